@@ -1,0 +1,51 @@
+# Mamori — the two commands a newcomer needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PO     := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
+MO     := $(PO:.po=.mo)
+
+.PHONY: run test install docker images setup serve catalogs translations clean
+
+## make run: install, make sure Docker answers, build images, set up the database, serve.
+run: install docker images setup
+	$(BIN)/mamori serve
+
+## make test: the whole test suite (starts Docker and builds images first).
+test: install docker images
+	$(BIN)/pytest
+
+install: $(STAMP) $(MO)
+
+$(STAMP): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test]'
+	touch $(STAMP)
+
+# Catalogs are compiled by the build, never committed as binaries.
+app/translations/%/LC_MESSAGES/messages.mo: app/translations/%/LC_MESSAGES/messages.po $(STAMP)
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+catalogs: $(MO)
+
+## make translations: re-extract messages and update the catalogs after UI changes.
+translations: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k N_ --no-location --sort-output \
+		--project=Mamori -o app/translations/messages.pot .
+	$(BIN)/pybabel update -i app/translations/messages.pot -d app/translations --no-fuzzy-matching
+
+docker:
+	@scripts/ensure-docker.sh
+
+images: install docker
+	$(BIN)/mamori images build
+
+setup: install
+	$(BIN)/mamori setup
+
+serve: install
+	$(BIN)/mamori serve
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,111 @@
+"""API resources: thin wrappers over the service layer."""
+from __future__ import annotations
+
+from flask_smorest import Blueprint, abort
+
+from app.api.auth import api_user, require_api_role
+from app.api.schemas import (
+    AuditEventSchema,
+    ExerciseCreateSchema,
+    ExerciseSchema,
+    ScenarioSchema,
+    TeamSchema,
+    UserSchema,
+)
+from app.models import Role
+from app.services import accounts, audit, exercises, scenarios
+from app.services.errors import ServiceError
+from app.web.context import client_ip, db_session
+
+me_bp = Blueprint("api_me", __name__, url_prefix="/api/v1", description="The caller")
+scenario_bp = Blueprint("api_scenarios", __name__, url_prefix="/api/v1", description="Scenarios")
+exercise_bp = Blueprint("api_exercises", __name__, url_prefix="/api/v1", description="Exercises and teams")
+admin_bp = Blueprint("api_admin", __name__, url_prefix="/api/v1", description="Administration")
+BLUEPRINTS = (me_bp, scenario_bp, exercise_bp, admin_bp)
+
+
+def _fail(exc: ServiceError):  # type: ignore[no-untyped-def]
+    abort(exc.status, message=str(exc))
+
+
+@me_bp.route("/me")
+@me_bp.response(200, UserSchema)
+@require_api_role(Role.TRAINEE)
+def me():  # type: ignore[no-untyped-def]
+    """The user the token belongs to."""
+    return api_user()
+
+
+@scenario_bp.route("/scenarios")
+@scenario_bp.response(200, ScenarioSchema(many=True))
+@require_api_role(Role.INSTRUCTOR)
+def list_scenarios():  # type: ignore[no-untyped-def]
+    """The newest registered version of every scenario."""
+    return scenarios.latest(db_session())
+
+
+@exercise_bp.route("/exercises")
+@exercise_bp.response(200, ExerciseSchema(many=True))
+@require_api_role(Role.INSTRUCTOR)
+def list_exercises():  # type: ignore[no-untyped-def]
+    """Every exercise, newest first."""
+    return exercises.list_exercises(db_session())
+
+
+@exercise_bp.route("/exercises", methods=["POST"])
+@exercise_bp.arguments(ExerciseCreateSchema)
+@exercise_bp.response(201, ExerciseSchema)
+@require_api_role(Role.INSTRUCTOR)
+def create_exercise(body: dict):  # type: ignore[no-untyped-def]
+    """Create an exercise (state ``draft``) with N teams from a registered scenario."""
+    session = db_session()
+    try:
+        scenario = scenarios.get_latest(session, body["scenario"])
+        draft = exercises.ExerciseDraft(
+            name=body["name"], team_count=body["teams"], venue=body["venue"],
+            prefecture_id=body["prefecture_id"], starts_on=body["starts_on"], ends_on=body["ends_on"],
+        )
+        exercise = exercises.create_exercise(session, scenario, draft, actor=api_user(), ip=client_ip())
+    except ServiceError as exc:
+        session.rollback()
+        _fail(exc)
+    session.commit()
+    return exercise
+
+
+@exercise_bp.route("/exercises/<int:exercise_id>")
+@exercise_bp.response(200, ExerciseSchema)
+@require_api_role(Role.INSTRUCTOR)
+def get_exercise(exercise_id: int):  # type: ignore[no-untyped-def]
+    """One exercise with its teams."""
+    try:
+        return exercises.get_exercise(db_session(), exercise_id)
+    except ServiceError as exc:
+        _fail(exc)
+
+
+@exercise_bp.route("/teams/<int:team_id>")
+@exercise_bp.response(200, TeamSchema)
+@require_api_role(Role.TRAINEE)
+def get_team(team_id: int):  # type: ignore[no-untyped-def]
+    """A team: staff see any team, a trainee only their own."""
+    try:
+        return exercises.get_team_for(db_session(), api_user(), team_id)
+    except ServiceError as exc:
+        _fail(exc)
+
+
+@admin_bp.route("/users")
+@admin_bp.response(200, UserSchema(many=True))
+@require_api_role(Role.ADMIN)
+def list_users():  # type: ignore[no-untyped-def]
+    """Every account."""
+    return accounts.list_users(db_session())
+
+
+@admin_bp.route("/audit")
+@admin_bp.response(200, AuditEventSchema(many=True))
+@require_api_role(Role.ADMIN)
+def audit_log():  # type: ignore[no-untyped-def]
+    """The newest 500 audit events."""
+    return audit.recent(db_session(), limit=500)

@@ -1,0 +1,75 @@
+"""Marshmallow schemas: what the API returns and accepts (and the OpenAPI document shows)."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from app.services.exercises import MAX_TEAMS
+
+
+class UserSchema(Schema):
+    id = fields.Int()
+    login = fields.Str()
+    display_name = fields.Str()
+    role = fields.Function(lambda u: u.role.value)
+    active = fields.Bool()
+
+
+class ScenarioSchema(Schema):
+    id = fields.Str(attribute="slug")
+    version = fields.Str()
+    content_hash = fields.Str()
+    title = fields.Function(lambda s: {"ja": s.title_ja, "en": s.title_en})
+    level = fields.Str()
+    days = fields.Int()
+
+
+class MemberSchema(Schema):
+    login = fields.Str(attribute="user.login")
+    display_name = fields.Str(attribute="user.display_name")
+
+
+class TeamSummarySchema(Schema):
+    id = fields.Int()
+    number = fields.Int()
+    name = fields.Str()
+
+
+class TeamSchema(TeamSummarySchema):
+    exercise_id = fields.Int()
+    members = fields.List(fields.Nested(MemberSchema), attribute="memberships")
+
+
+class ExerciseSchema(Schema):
+    id = fields.Int()
+    name = fields.Str()
+    scenario = fields.Str(attribute="scenario.slug")
+    scenario_version = fields.Str(attribute="scenario.version")
+    state = fields.Function(lambda e: e.state.value)
+    days = fields.Int()
+    current_day = fields.Int()
+    venue = fields.Str()
+    prefecture_id = fields.Int(allow_none=True)
+    starts_on = fields.Date(allow_none=True)
+    ends_on = fields.Date(allow_none=True)
+    teams = fields.List(fields.Nested(TeamSummarySchema))
+
+
+class ExerciseCreateSchema(Schema):
+    scenario = fields.Str(required=True)
+    teams = fields.Int(required=True, validate=validate.Range(1, MAX_TEAMS))
+    name = fields.Str(load_default="", validate=validate.Length(max=200))
+    venue = fields.Str(load_default="", validate=validate.Length(max=200))
+    prefecture_id = fields.Int(load_default=None, allow_none=True)
+    starts_on = fields.Date(load_default=None, allow_none=True)
+    ends_on = fields.Date(load_default=None, allow_none=True)
+
+
+class AuditEventSchema(Schema):
+    id = fields.Int()
+    at = fields.DateTime()
+    actor = fields.Str(attribute="actor_login")
+    action = fields.Str()
+    target = fields.Str()
+    exercise_id = fields.Int(allow_none=True)
+    ip = fields.Str()
+    detail = fields.Dict()

@@ -1,0 +1,84 @@
+"""``mamori user`` and ``mamori token``: accounts from the terminal."""
+from __future__ import annotations
+
+import click
+from flask.cli import with_appcontext
+
+from app.cli.context import database
+from app.models import Role
+from app.services import accounts, tokens
+
+ROLE_CHOICE = click.Choice([r.value for r in Role])
+
+
+@click.group()
+def user() -> None:
+    """User accounts."""
+
+
+@user.command("create")
+@click.argument("login")
+@click.option("--name", "display_name", default="", help="Display name (defaults to LOGIN).")
+@click.option("--role", type=ROLE_CHOICE, default=Role.INSTRUCTOR.value, show_default=True)
+@click.option("--password", envvar="MAMORI_NEW_PASSWORD", default=None,
+              help="Password (or MAMORI_NEW_PASSWORD); generated and printed when absent.")
+@with_appcontext
+def create_user(login: str, display_name: str, role: str, password: str | None) -> None:
+    """Create a user; prints a generated one-time password when none is given."""
+    generated = password is None
+    password = password or accounts.generate_password()
+    with database().transaction() as session:
+        accounts.create_user(
+            session, login=login, display_name=display_name or login, role=Role(role),
+            password=password, must_change_password=generated,
+        )
+    click.echo(f"created {role} {login}")
+    if generated:
+        click.echo(f"one-time password: {password}")
+
+
+@user.command("list")
+@with_appcontext
+def list_users() -> None:
+    """List every account."""
+    with database().transaction() as session:
+        for u in accounts.list_users(session):
+            state = "" if u.active else " (inactive)"
+            click.echo(f"{u.login}\t{u.role.value}\t{u.display_name}{state}")
+
+
+@user.command("set-role")
+@click.argument("login")
+@click.argument("role", type=ROLE_CHOICE)
+@with_appcontext
+def set_role(login: str, role: str) -> None:
+    """Give LOGIN the role ROLE (audited)."""
+    with database().transaction() as session:
+        accounts.set_role(session, accounts.get_user(session, login), Role(role), actor=None)
+    click.echo(f"{login} is now {role}")
+
+
+@user.command("reset-password")
+@click.argument("login")
+@with_appcontext
+def reset_password(login: str) -> None:
+    """Give LOGIN a new one-time password and print it."""
+    with database().transaction() as session:
+        password = accounts.reset_password(session, accounts.get_user(session, login), actor=None)
+    click.echo(f"one-time password for {login}: {password}")
+
+
+@click.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command("create")
+@click.argument("login")
+@click.option("--name", default="cli", show_default=True)
+@with_appcontext
+def create_token(login: str, name: str) -> None:
+    """Issue an API token for LOGIN and print it (shown once)."""
+    with database().transaction() as session:
+        raw = tokens.issue(session, accounts.get_user(session, login), name)
+    click.echo(raw)

@@ -1,0 +1,74 @@
+"""``mamori setup`` and ``mamori serve``: what ``make run`` calls."""
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import socket
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from app import migrate
+from app.cli.context import database, settings
+from app.services import accounts, scenarios
+from app.settings import ConfigurationError
+
+
+@click.command()
+@click.option("--admin-password", envvar="MAMORI_ADMIN_PASSWORD", default=None,
+              help="Password of the first administrator (or MAMORI_ADMIN_PASSWORD).")
+@with_appcontext
+def setup(admin_password: str | None) -> None:
+    """Upgrade the database, register bundled scenarios, create the first administrator."""
+    migrate.upgrade(database())
+    click.echo(f"database: {database().url} at {migrate.current_revision(database())}")
+    with database().transaction() as session:
+        found, problems = scenarios.register_directory(session, settings().scenarios_dir)
+        made = accounts.ensure_first_admin(session, admin_password)
+    new = sum(1 for r in found if r.created)
+    click.echo(f"scenarios: {len(found)} bundled, {new} newly registered")
+    for problem in problems:
+        click.echo(f"warning: {problem}", err=True)
+    if made is not None:
+        user, generated = made
+        if generated:
+            click.echo(f"administrator: login {user.login}, password {generated} (shown once)")
+        else:
+            click.echo(f"administrator: login {user.login} (password from MAMORI_ADMIN_PASSWORD)")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="MAMORI_HOST")
+@click.option("--port", default=8000, show_default=True, type=int, envvar="MAMORI_PORT")
+@click.option("--workers", default=2, show_default=True, type=int)
+@with_appcontext
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the platform with gunicorn (checks the schema and the port first)."""
+    migrate.require_current(database())
+    ensure_port_free(host, port)
+    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
+    if gunicorn is None:
+        raise ConfigurationError("gunicorn is not installed in this environment (run `make install`)")
+    click.echo(f"Mamori on http://{host}:{port}/ (settings from the environment, {settings().instance_path})")
+    os.execv(gunicorn, [
+        gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-",
+        "--forwarded-allow-ips", "127.0.0.1", "app:create_app()",
+    ])
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigurationError(
+                f"port {port} on {host} is already in use (is Mamori already running? "
+                "stop it, or choose another port with MAMORI_PORT)"
+            ) from None
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    finally:
+        probe.close()

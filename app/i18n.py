@@ -1,0 +1,67 @@
+"""Language and time zone: Japanese first, English on request; times in the display zone."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from flask import current_app, request
+from flask_babel import format_date, format_datetime
+from flask_babel import lazy_gettext as _l
+
+LANGUAGES = ("ja", "en")
+LANG_COOKIE = "mamori_lang"
+
+
+def select_locale() -> str:
+    chosen = request.cookies.get(LANG_COOKIE, "")
+    if chosen in LANGUAGES:
+        return chosen
+    return current_app.config["MAMORI_SETTINGS"].default_locale
+
+
+def select_timezone() -> str:
+    return current_app.config["MAMORI_SETTINGS"].display_timezone
+
+
+def localized(obj: object, field: str) -> str:
+    """``obj.field_ja`` or ``obj.field_en`` for the current language, Japanese as fallback."""
+    lang = select_locale()
+    return getattr(obj, f"{field}_{lang}", None) or getattr(obj, f"{field}_ja")
+
+
+def when(value: datetime | date | None, style: str = "medium") -> str:
+    """Render a moment in the display time zone (Asia/Tokyo unless configured)."""
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return format_datetime(value, style)
+    return format_date(value, style)
+
+
+STATE_LABELS = {
+    "draft": _l("Draft"),
+    "provisioning": _l("Provisioning"),
+    "ready": _l("Ready"),
+    "running": _l("Running"),
+    "paused": _l("Paused"),
+    "day_ended": _l("Day ended"),
+    "finished": _l("Finished"),
+    "torn_down": _l("Torn down"),
+}
+
+
+def state_label(state: object) -> str:
+    value = getattr(state, "value", state)
+    return str(STATE_LABELS.get(str(value), value))
+
+
+def translate(text: object) -> str:
+    """Render a service ``Text`` (or any object) in the current language."""
+    from flask_babel import gettext
+
+    template = getattr(text, "template", None)
+    if template is None:
+        return str(text)
+    params = getattr(text, "params", {}) or {}
+    body = gettext(template, **params) if params else gettext(template)
+    line = getattr(text, "line", None)
+    return body if line is None else gettext("line %(line)d: ", line=line) + body

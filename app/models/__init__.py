@@ -1,0 +1,22 @@
+"""The ORM models. Importing this package registers every table on ``Base.metadata``."""
+from app.models.accounts import ApiToken, Role, User
+from app.models.audit import AuditEvent
+from app.models.base import Base, utcnow
+from app.models.exercises import Exercise, ExerciseState, Membership, Scenario, Team
+from app.models.organisations import Organisation, Prefecture
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Base",
+    "Exercise",
+    "ExerciseState",
+    "Membership",
+    "Organisation",
+    "Prefecture",
+    "Role",
+    "Scenario",
+    "Team",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,82 @@
+"""Registering scenario files in the database, one row per content version."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Scenario, User
+from app.scenario import ScenarioError, ScenarioFile, load_scenario_file
+from app.services import audit
+from app.services.errors import N_, NotFound
+
+
+@dataclass(frozen=True)
+class Registration:
+    scenario: Scenario
+    created: bool
+
+
+def register_file(session: Session, loaded: ScenarioFile, *, actor: User | None = None) -> Registration:
+    existing = session.scalar(
+        select(Scenario).where(
+            Scenario.slug == loaded.slug, Scenario.content_hash == loaded.content_hash
+        )
+    )
+    if existing is not None:
+        return Registration(existing, created=False)
+    scenario = Scenario(
+        slug=loaded.slug,
+        version=loaded.version,
+        content_hash=loaded.content_hash,
+        title_ja=loaded.title_ja,
+        title_en=loaded.title_en,
+        level=loaded.level,
+        days=loaded.days,
+        source_path=str(loaded.path),
+        source_text=loaded.text,
+        document=loaded.document,
+    )
+    session.add(scenario)
+    session.flush()
+    audit.record(
+        session, "scenario.register", actor=actor, target=f"scenario:{loaded.slug}",
+        version=loaded.version, content_hash=loaded.content_hash,
+    )
+    return Registration(scenario, created=True)
+
+
+def register_directory(
+    session: Session, directory: Path, *, actor: User | None = None
+) -> tuple[list[Registration], list[str]]:
+    """Register every ``*.yaml`` in *directory*; returns registrations and problems."""
+    registrations: list[Registration] = []
+    problems: list[str] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            registrations.append(register_file(session, load_scenario_file(path), actor=actor))
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+    return registrations, problems
+
+
+def latest(session: Session) -> list[Scenario]:
+    """The newest registered version of each scenario id."""
+    rows = session.scalars(select(Scenario).order_by(Scenario.slug, Scenario.id.desc()))
+    seen: dict[str, Scenario] = {}
+    for row in rows:
+        seen.setdefault(row.slug, row)
+    return list(seen.values())
+
+
+def get_latest(session: Session, slug: str) -> Scenario:
+    scenario = session.scalar(
+        select(Scenario).where(Scenario.slug == slug).order_by(Scenario.id.desc()).limit(1)
+    )
+    if scenario is None:
+        raise NotFound(
+            N_("no registered scenario %(id)r (run `mamori scenario register`)"), id=slug
+        )
+    return scenario

@@ -1,0 +1,94 @@
+"""Settings: one frozen object built from the environment when the app is created.
+
+Nothing here runs at import time; ``Settings.from_env()`` is called by the
+application factory and by the CLI, so every gunicorn worker reads the same
+instance files (notably the secret key) instead of inventing its own.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or wrong; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    instance_path: Path
+    database_url: str
+    secret_key: str
+    docker_host: str | None = None
+    range_bind_address: str = "127.0.0.1"
+    display_timezone: str = "Asia/Tokyo"
+    default_locale: str = "ja"
+    secure_cookies: bool = False
+    scenarios_dir: Path = PROJECT_ROOT / "scenarios"
+    login_failure_limit: int = 5
+    login_failure_window_seconds: int = 900
+    testing: bool = False
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        instance_path: Path | None = None,
+        **overrides: object,
+    ) -> "Settings":
+        env = os.environ if environ is None else environ
+        instance = Path(
+            instance_path or env.get("MAMORI_INSTANCE_PATH") or PROJECT_ROOT / "instance"
+        ).resolve()
+        instance.mkdir(parents=True, exist_ok=True)
+        tz = env.get("TZ") or "Asia/Tokyo"
+        try:
+            ZoneInfo(tz.lstrip(":"))
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigurationError(f"TZ={tz!r} is not a known time zone (try Asia/Tokyo)")
+        values: dict[str, object] = dict(
+            instance_path=instance,
+            database_url=env.get("DATABASE_URL") or f"sqlite:///{instance / 'mamori.sqlite3'}",
+            secret_key=env.get("SECRET_KEY") or load_or_create_secret(instance / "secret_key"),
+            docker_host=env.get("DOCKER_HOST") or None,
+            range_bind_address=env.get("MAMORI_RANGE_BIND_ADDRESS") or "127.0.0.1",
+            display_timezone=tz.lstrip(":"),
+            secure_cookies=_flag(env.get("MAMORI_SECURE_COOKIES")),
+            scenarios_dir=Path(env.get("MAMORI_SCENARIOS_DIR") or PROJECT_ROOT / "scenarios"),
+        )
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Return the secret kept in *path*, creating it once.
+
+    The secret is written to a private temporary file and hard-linked into
+    place, so concurrent workers either win the link or read a complete file.
+    """
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    secret = path.read_text(encoding="ascii").strip()
+    if not secret:
+        raise ConfigurationError(f"{path} is empty; delete it to generate a new secret key")
+    return secret

@@ -1,0 +1,74 @@
+"""The server-rendered web UI: blueprints, login wiring, error pages, headers."""
+from __future__ import annotations
+
+from flask import Flask, Response, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from app.extensions import login_manager
+from app.i18n import LANGUAGES, localized, select_locale, state_label, translate, when
+from app.models import Role, User
+from app.web import account, admin, auth, exercises, main, teams
+from app.web.context import close_session, db_session
+
+# Pages a user who must change their password may still open.
+_PASSWORD_CHANGE_ALLOWED = {"account.password", "auth.logout", "auth.language", "static", "main.healthz"}
+
+
+def register_web(app: Flask) -> None:
+    for module in (auth, main, exercises, teams, admin, account):
+        app.register_blueprint(module.bp)
+    app.teardown_appcontext(close_session)
+
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = None
+    login_manager.session_protection = "strong"
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> User | None:
+        user = db_session().get(User, int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.active else None
+
+    @app.before_request
+    def force_password_change():  # type: ignore[no-untyped-def]
+        if (
+            request.blueprint not in (None, "api")
+            and not request.path.startswith("/api/")
+            and current_user.is_authenticated
+            and current_user.must_change_password
+            and request.endpoint not in _PASSWORD_CHANGE_ALLOWED
+        ):
+            return redirect(url_for("account.password"))
+        return None
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.context_processor
+    def template_helpers() -> dict[str, object]:
+        return {
+            "Role": Role,
+            "LANGUAGES": LANGUAGES,
+            "current_locale": select_locale(),
+            "localized": localized,
+            "when": when,
+            "state_label": state_label,
+            "translate": translate,
+        }
+
+    for status in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(status, _error_page)
+
+
+def _error_page(error):  # type: ignore[no-untyped-def]
+    status = getattr(error, "code", 500) or 500
+    if request.path.startswith("/api/"):
+        return {"error": getattr(error, "description", "error"), "status": status}, status
+    return render_template("error.html", status=status, error=error), status

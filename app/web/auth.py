@@ -1,0 +1,78 @@
+"""Logging in and out, and the language switch."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_user, logout_user
+from werkzeug.wrappers import Response
+
+from app.i18n import LANG_COOKIE, LANGUAGES, translate
+from app.services import accounts, audit
+from app.web.access import public, require_role
+from app.models import Role
+from app.web.context import client_ip, db_session, settings
+from app.web.forms import LoginForm
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths; anything else goes home."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("main.index")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Response | str | tuple[str, int]:
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        session = db_session()
+        config = settings()
+        try:
+            user = accounts.authenticate(
+                session, form.login.data or "", form.password.data or "", ip=client_ip(),
+                failure_limit=config.login_failure_limit,
+                window_seconds=config.login_failure_window_seconds,
+            )
+        except accounts.LoginThrottled as exc:
+            session.commit()
+            flash(translate(exc.text), "error")
+            status = 429
+        except accounts.InvalidCredentials:
+            session.commit()
+            flash(_("Wrong login ID or password."), "error")
+            status = 401
+        else:
+            session.commit()
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+    elif request.method == "POST":
+        status = 400
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+@require_role(Role.TRAINEE)
+def logout() -> Response:
+    session = db_session()
+    audit.record(session, "logout", actor=current_user._get_current_object(), ip=client_ip())
+    session.commit()
+    logout_user()
+    flash(_("You have logged out."), "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/lang/<code>")
+@public
+def language(code: str) -> Response:
+    response = make_response(redirect(_safe_next(request.args.get("next"))))
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="Lax", httponly=True)
+    return response

@@ -1,0 +1,98 @@
+"""Instructor pages: exercises, their teams and the roster import."""
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from app.i18n import translate
+from app.models import Prefecture, Role
+from app.services import exercises, roster, scenarios
+from app.services.errors import ServiceError
+from app.web.access import require_role
+from app.web.context import client_ip, db_session
+from app.web.forms import ExerciseForm, RosterForm
+
+bp = Blueprint("exercises", __name__, url_prefix="/exercises")
+
+
+@bp.route("/")
+@require_role(Role.INSTRUCTOR)
+def index() -> str:
+    return render_template(
+        "exercises/index.html", exercises=exercises.list_exercises(db_session())
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@require_role(Role.INSTRUCTOR)
+def new() -> Response | str | tuple[str, int]:
+    session = db_session()
+    form = ExerciseForm()
+    available = scenarios.latest(session)
+    form.scenario.choices = [(s.slug, f"{s.title_ja} / {s.title_en}") for s in available]
+    form.prefecture.choices = [(0, "—")] + [
+        (p.id, f"{p.name_ja} ({p.name_en})") for p in session.scalars(select(Prefecture).order_by(Prefecture.id))
+    ]
+    if form.validate_on_submit():
+        draft = exercises.ExerciseDraft(
+            name=form.name.data or "",
+            team_count=form.team_count.data or 0,
+            venue=form.venue.data or "",
+            prefecture_id=form.prefecture.data or None,
+            starts_on=form.starts_on.data,
+            ends_on=form.ends_on.data,
+        )
+        try:
+            scenario = scenarios.get_latest(session, form.scenario.data or "")
+            exercise = exercises.create_exercise(
+                session, scenario, draft, actor=current_user._get_current_object(), ip=client_ip()
+            )
+        except ServiceError as exc:
+            form.form_errors.append(translate(exc.text))
+        else:
+            session.commit()
+            flash(_("Exercise created."), "info")
+            return redirect(url_for("exercises.show", exercise_id=exercise.id))
+    status = 400 if form.errors or form.form_errors else 200
+    return render_template("exercises/new.html", form=form, scenarios=available), status
+
+
+@bp.route("/<int:exercise_id>")
+@require_role(Role.INSTRUCTOR)
+def show(exercise_id: int) -> str:
+    exercise = _get(exercise_id)
+    return render_template("exercises/show.html", exercise=exercise, roster_form=RosterForm())
+
+
+@bp.route("/<int:exercise_id>/roster", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def import_roster(exercise_id: int) -> tuple[str, int] | str:
+    session = db_session()
+    exercise = _get(exercise_id)
+    form = RosterForm()
+    if not form.validate_on_submit():
+        return render_template("exercises/show.html", exercise=exercise, roster_form=form), 400
+    data = form.roster.data.read(roster.MAX_BYTES + 1)
+    try:
+        imported = roster.import_roster(
+            session, exercise, data, actor=current_user._get_current_object(), ip=client_ip()
+        )
+    except roster.RosterError as exc:
+        session.rollback()
+        return render_template(
+            "exercises/show.html", exercise=exercise, roster_form=form, roster_problems=exc.problems
+        ), 400
+    session.commit()
+    return render_template("exercises/roster_slips.html", exercise=exercise, imported=imported)
+
+
+def _get(exercise_id: int):  # type: ignore[no-untyped-def]
+    try:
+        return exercises.get_exercise(db_session(), exercise_id)
+    except ServiceError:
+        from flask import abort
+
+        abort(404)

@@ -1,0 +1,63 @@
+"""Web forms (Flask-WTF: CSRF on every form, errors shown beside their fields)."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import DateField, IntegerField, PasswordField, SelectField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
+
+from app.services.accounts import MIN_PASSWORD_LENGTH
+from app.services.exercises import MAX_TEAMS
+
+
+class LoginForm(FlaskForm):
+    login = StringField(_l("Login ID"), validators=[DataRequired(), Length(max=64)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    new = PasswordField(
+        _l("New password"), validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)]
+    )
+    confirm = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(), EqualTo("new", message=_l("The passwords do not match."))],
+    )
+
+
+class TokenForm(FlaskForm):
+    name = StringField(_l("Token name"), validators=[DataRequired(), Length(max=100)])
+
+
+class ExerciseForm(FlaskForm):
+    scenario = SelectField(_l("Scenario"), validators=[DataRequired()])
+    name = StringField(_l("Exercise name"), validators=[Optional(), Length(max=200)])
+    team_count = IntegerField(
+        _l("Number of teams"), default=5, validators=[DataRequired(), NumberRange(1, MAX_TEAMS)]
+    )
+    prefecture = SelectField(_l("Prefecture"), coerce=int, validators=[Optional()])
+    venue = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])
+    starts_on = DateField(_l("First day"), validators=[Optional()])
+    ends_on = DateField(_l("Last day"), validators=[Optional()])
+
+
+class RosterForm(FlaskForm):
+    roster = FileField(_l("Roster (CSV, UTF-8)"), validators=[FileRequired()])
+
+
+class UserForm(FlaskForm):
+    login = StringField(_l("Login ID"), validators=[DataRequired(), Length(max=64)])
+    display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    role = SelectField(
+        _l("Role"),
+        choices=[("instructor", _l("Instructor")), ("admin", _l("Administrator")), ("trainee", _l("Trainee"))],
+    )
+
+
+class RoleForm(FlaskForm):
+    role = SelectField(
+        _l("Role"),
+        choices=[("trainee", _l("Trainee")), ("instructor", _l("Instructor")), ("admin", _l("Administrator"))],
+    )

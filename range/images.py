@@ -1,0 +1,109 @@
+"""Range images: a Debian root filesystem from mmdebstrap, then Dockerfiles on top.
+
+Every tag carries a hash of what the image is made from, so an unchanged image
+is found and reused instead of rebuilt. Nothing is pulled from a registry.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from range.docker_backend import PLATFORM_LABEL, DockerBackend
+from range.errors import ImageBuildError
+
+IMAGES_DIR = Path(__file__).resolve().parent / "images"
+SUITE = "bookworm"
+VARIANT = "minbase"
+HOST_APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    name: str
+    tag: str
+    built: bool
+
+
+def _hash_files(paths: list[Path], *extra: str) -> str:
+    digest = hashlib.sha256()
+    for value in extra:
+        digest.update(value.encode() + b"\0")
+    for path in sorted(paths):
+        digest.update(path.relative_to(IMAGES_DIR).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _context_files(name: str) -> list[Path]:
+    context = IMAGES_DIR / name
+    if not (context / "Dockerfile").is_file():
+        raise ImageBuildError(f"unknown image {name!r}: {context}/Dockerfile does not exist")
+    return [p for p in context.rglob("*") if p.is_file()]
+
+
+def base_packages() -> list[str]:
+    lines = (IMAGES_DIR / "base" / "packages.txt").read_text(encoding="utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def rootfs_tag() -> str:
+    packages = IMAGES_DIR / "base" / "packages.txt"
+    return f"mamori/rootfs:{_hash_files([packages], SUITE, VARIANT)}"
+
+
+def image_tag(name: str) -> str:
+    """The content tag image *name* has (or will have) — computed without Docker."""
+    if name == "base":
+        return f"mamori/base:{_hash_files(_context_files('base'), rootfs_tag())}"
+    return f"mamori/{name}:{_hash_files(_context_files(name), image_tag('base'))}"
+
+
+def available_images() -> list[str]:
+    return sorted(p.parent.name for p in IMAGES_DIR.glob("*/Dockerfile"))
+
+
+def build_rootfs(backend: DockerBackend, log: Log) -> ImageResult:
+    tag = rootfs_tag()
+    if backend.image_exists(tag):
+        return ImageResult("rootfs", tag, built=False)
+    if shutil.which("mmdebstrap") is None:
+        raise ImageBuildError("mmdebstrap is not installed (as root: apt-get install mmdebstrap)")
+    with tempfile.TemporaryDirectory(prefix="mamori-rootfs-") as tmp:
+        tarball = Path(tmp) / "rootfs.tar"
+        command = [
+            "mmdebstrap", f"--variant={VARIANT}", "--include=" + ",".join(base_packages()),
+            "--aptopt=Acquire::Retries=3", SUITE, str(tarball),
+        ]
+        command += [str(p) for p in HOST_APT_SOURCES if p.is_file()][:1]
+        log(f"mmdebstrap {SUITE} → {tag}")
+        result = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+        if result.returncode != 0:
+            tail = "\n".join(result.stderr.strip().splitlines()[-8:])
+            raise ImageBuildError(f"mmdebstrap failed (exit {result.returncode}):\n{tail}")
+        backend.import_rootfs(tarball, tag, {PLATFORM_LABEL: "mamori"})
+    return ImageResult("rootfs", tag, built=True)
+
+
+def build_image(backend: DockerBackend, name: str, log: Log) -> ImageResult:
+    """Build image *name* (and what it stands on) unless its content tag exists."""
+    tag = image_tag(name)
+    if backend.image_exists(tag):
+        return ImageResult(name, tag, built=False)
+    if name == "base":
+        buildargs = {"ROOTFS": build_rootfs(backend, log).tag}
+    else:
+        buildargs = {"BASE": build_image(backend, "base", log).tag}
+    log(f"docker build {name} → {tag}")
+    for line in backend.build_image(
+        IMAGES_DIR / name, tag, buildargs, {PLATFORM_LABEL: "mamori", "org.mamori.image": name}
+    ):
+        log(f"  {line}")
+    backend.tag_image(tag, f"mamori/{name}:latest")
+    return ImageResult(name, tag, built=True)
