@@ -8,7 +8,7 @@ from app.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     from app.db import Database
-    from app.extensions import api, babel, csrf, login_manager
+    from app.extensions import babel, csrf, login_manager
     from app.i18n import select_locale, select_timezone
     from app.web import register_web
     from app.api import register_api
@@ -49,8 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     login_manager.init_app(flask_app)
     csrf.init_app(flask_app)
     babel.init_app(flask_app, locale_selector=select_locale, timezone_selector=select_timezone)
-    api.init_app(flask_app)
 
     register_web(flask_app)
-    register_api(flask_app, api, csrf)
+    flask_app.extensions["mamori.api"] = register_api(flask_app, csrf)
     return flask_app

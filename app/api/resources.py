@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint, abort
 
-from app.api.auth import api_user, require_api_role
+from app.api.auth import api_user, authenticate_request, require_api_role
 from app.api.schemas import (
     AuditEventSchema,
     ExerciseCreateSchema,
@@ -22,6 +22,8 @@ scenario_bp = Blueprint("api_scenarios", __name__, url_prefix="/api/v1", descrip
 exercise_bp = Blueprint("api_exercises", __name__, url_prefix="/api/v1", description="Exercises and teams")
 admin_bp = Blueprint("api_admin", __name__, url_prefix="/api/v1", description="Administration")
 BLUEPRINTS = (me_bp, scenario_bp, exercise_bp, admin_bp)
+for _blueprint in BLUEPRINTS:
+    _blueprint.before_request(authenticate_request)
 
 
 def _fail(exc: ServiceError):  # type: ignore[no-untyped-def]
@@ -29,33 +31,33 @@ def _fail(exc: ServiceError):  # type: ignore[no-untyped-def]
 
 
 @me_bp.route("/me")
-@me_bp.response(200, UserSchema)
 @require_api_role(Role.TRAINEE)
+@me_bp.response(200, UserSchema)
 def me():  # type: ignore[no-untyped-def]
     """The user the token belongs to."""
     return api_user()
 
 
 @scenario_bp.route("/scenarios")
-@scenario_bp.response(200, ScenarioSchema(many=True))
 @require_api_role(Role.INSTRUCTOR)
+@scenario_bp.response(200, ScenarioSchema(many=True))
 def list_scenarios():  # type: ignore[no-untyped-def]
     """The newest registered version of every scenario."""
     return scenarios.latest(db_session())
 
 
 @exercise_bp.route("/exercises")
-@exercise_bp.response(200, ExerciseSchema(many=True))
 @require_api_role(Role.INSTRUCTOR)
+@exercise_bp.response(200, ExerciseSchema(many=True))
 def list_exercises():  # type: ignore[no-untyped-def]
     """Every exercise, newest first."""
     return exercises.list_exercises(db_session())
 
 
 @exercise_bp.route("/exercises", methods=["POST"])
+@require_api_role(Role.INSTRUCTOR)
 @exercise_bp.arguments(ExerciseCreateSchema)
 @exercise_bp.response(201, ExerciseSchema)
-@require_api_role(Role.INSTRUCTOR)
 def create_exercise(body: dict):  # type: ignore[no-untyped-def]
     """Create an exercise (state ``draft``) with N teams from a registered scenario."""
     session = db_session()
@@ -74,8 +76,8 @@ def create_exercise(body: dict):  # type: ignore[no-untyped-def]
 
 
 @exercise_bp.route("/exercises/<int:exercise_id>")
-@exercise_bp.response(200, ExerciseSchema)
 @require_api_role(Role.INSTRUCTOR)
+@exercise_bp.response(200, ExerciseSchema)
 def get_exercise(exercise_id: int):  # type: ignore[no-untyped-def]
     """One exercise with its teams."""
     try:
@@ -85,8 +87,8 @@ def get_exercise(exercise_id: int):  # type: ignore[no-untyped-def]
 
 
 @exercise_bp.route("/teams/<int:team_id>")
-@exercise_bp.response(200, TeamSchema)
 @require_api_role(Role.TRAINEE)
+@exercise_bp.response(200, TeamSchema)
 def get_team(team_id: int):  # type: ignore[no-untyped-def]
     """A team: staff see any team, a trainee only their own."""
     try:
@@ -96,16 +98,16 @@ def get_team(team_id: int):  # type: ignore[no-untyped-def]
 
 
 @admin_bp.route("/users")
-@admin_bp.response(200, UserSchema(many=True))
 @require_api_role(Role.ADMIN)
+@admin_bp.response(200, UserSchema(many=True))
 def list_users():  # type: ignore[no-untyped-def]
     """Every account."""
     return accounts.list_users(db_session())
 
 
 @admin_bp.route("/audit")
-@admin_bp.response(200, AuditEventSchema(many=True))
 @require_api_role(Role.ADMIN)
+@admin_bp.response(200, AuditEventSchema(many=True))
 def audit_log():  # type: ignore[no-untyped-def]
     """The newest 500 audit events."""
     return audit.recent(db_session(), limit=500)

@@ -7,7 +7,9 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from app.i18n import translate
+from wtforms import SelectChoice
+
+from app.i18n import localized, translate
 from app.models import Prefecture, Role
 from app.services import exercises, roster, scenarios
 from app.services.errors import ServiceError
@@ -32,9 +34,10 @@ def new() -> Response | str | tuple[str, int]:
     session = db_session()
     form = ExerciseForm()
     available = scenarios.latest(session)
-    form.scenario.choices = [(s.slug, f"{s.title_ja} / {s.title_en}") for s in available]
-    form.prefecture.choices = [(0, "—")] + [
-        (p.id, f"{p.name_ja} ({p.name_en})") for p in session.scalars(select(Prefecture).order_by(Prefecture.id))
+    form.scenario.choices = [SelectChoice(s.slug, localized(s, "title")) for s in available]
+    form.prefecture.choices = [SelectChoice(0, "—")] + [
+        SelectChoice(p.id, localized(p, "name"))
+        for p in session.scalars(select(Prefecture).order_by(Prefecture.id))
     ]
     if form.validate_on_submit():
         draft = exercises.ExerciseDraft(

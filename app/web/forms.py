@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import DateField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
 from app.services.accounts import MIN_PASSWORD_LENGTH
@@ -47,17 +47,19 @@ class RosterForm(FlaskForm):
     roster = FileField(_l("Roster (CSV, UTF-8)"), validators=[FileRequired()])
 
 
+def _role_choices() -> list[SelectChoice]:
+    return [
+        SelectChoice("trainee", _l("Trainee")),
+        SelectChoice("instructor", _l("Instructor")),
+        SelectChoice("admin", _l("Administrator")),
+    ]
+
+
 class UserForm(FlaskForm):
     login = StringField(_l("Login ID"), validators=[DataRequired(), Length(max=64)])
     display_name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    role = SelectField(
-        _l("Role"),
-        choices=[("instructor", _l("Instructor")), ("admin", _l("Administrator")), ("trainee", _l("Trainee"))],
-    )
+    role = SelectField(_l("Role"), choices=_role_choices, default="instructor")
 
 
 class RoleForm(FlaskForm):
-    role = SelectField(
-        _l("Role"),
-        choices=[("trainee", _l("Trainee")), ("instructor", _l("Instructor")), ("admin", _l("Administrator"))],
-    )
+    role = SelectField(_l("Role"), choices=_role_choices)

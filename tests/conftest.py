@@ -1,0 +1,119 @@
+"""Shared fixtures, in the shape of Flask's tutorial: app, client, runner, auth.
+
+The database is real: SQLite by default, PostgreSQL when
+``MAMORI_TEST_DATABASE_URL`` names a server role that may create databases.
+Each test session migrates one fresh database; each test empties its tables.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app import create_app, migrate
+from app.db import Database
+from app.models import Base
+from app.settings import Settings
+
+KEPT_TABLES = {"prefectures", "alembic_version"}
+
+
+def postgres_admin_url() -> str | None:
+    return os.environ.get("MAMORI_TEST_DATABASE_URL") or None
+
+
+def create_postgres_database(admin_url: str) -> str:
+    """Create an empty database on the server of *admin_url*; return its URL."""
+    name = f"mamori_test_{uuid.uuid4().hex[:10]}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    admin = postgres_admin_url()
+    if admin:
+        url = create_postgres_database(admin)
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'mamori.sqlite3'}"
+    database = Database(url)
+    migrate.upgrade(database)
+    database.dispose()
+    yield url
+    if admin:
+        drop_postgres_database(admin, url)
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings.from_env(
+        environ={"DATABASE_URL": database_url, "TZ": "Asia/Tokyo"},
+        instance_path=tmp_path / "instance",
+        testing=True,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    flask_app = create_app(settings)
+    flask_app.config["WTF_CSRF_ENABLED"] = False
+    yield flask_app
+    database: Database = flask_app.extensions["mamori.db"]
+    with database.engine.begin() as connection:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name not in KEPT_TABLES:
+                connection.execute(table.delete())
+    database.dispose()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A session on the app's database; tests commit what the app must see."""
+    session = app.extensions["mamori.db"].session()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+class AuthActions:
+    def __init__(self, client: FlaskClient) -> None:
+        self._client = client
+
+    def login(self, login: str, password: str = "correct-horse-battery"):  # type: ignore[no-untyped-def]
+        return self._client.post("/login", data={"login": login, "password": password})
+
+    def logout(self):  # type: ignore[no-untyped-def]
+        return self._client.post("/logout")
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)

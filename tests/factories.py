@@ -1,0 +1,54 @@
+"""Plain factory functions for tests: ``make_user(session, **overrides)`` and friends."""
+from __future__ import annotations
+
+import hashlib
+import itertools
+
+from sqlalchemy.orm import Session
+
+from app.models import Exercise, Membership, Role, Scenario, Team, User
+from app.services import accounts, exercises
+
+PASSWORD = "correct-horse-battery"
+_counter = itertools.count(1)
+
+
+def make_user(session: Session, *, role: Role = Role.TRAINEE, login: str | None = None,
+              display_name: str | None = None, password: str = PASSWORD,
+              must_change_password: bool = False) -> User:
+    login = login or f"{role.value}{next(_counter)}"
+    user = accounts.create_user(
+        session, login=login, display_name=display_name or login, role=role, password=password,
+        must_change_password=must_change_password,
+    )
+    session.flush()
+    return user
+
+
+def make_scenario(session: Session, *, slug: str = "demo", days: int = 1, version: str = "1.0") -> Scenario:
+    text = f"id: {slug}\nversion: '{version}'\n"
+    scenario = Scenario(
+        slug=slug, version=version, content_hash=hashlib.sha256(text.encode()).hexdigest(),
+        title_ja="デモ演習", title_en="Demo exercise", level="beginner", days=days,
+        source_path=f"{slug}.yaml", source_text=text, document={"id": slug},
+    )
+    session.add(scenario)
+    session.flush()
+    return scenario
+
+
+def make_exercise(session: Session, *, teams: int = 2, scenario: Scenario | None = None,
+                  name: str = "テスト演習") -> Exercise:
+    scenario = scenario or make_scenario(session, slug=f"demo{next(_counter)}")
+    exercise = exercises.create_exercise(
+        session, scenario, exercises.ExerciseDraft(name=name, team_count=teams), actor=None
+    )
+    session.flush()
+    return exercise
+
+
+def add_member(session: Session, team: Team, user: User) -> Membership:
+    membership = Membership(exercise_id=team.exercise_id, team=team, user=user)
+    session.add(membership)
+    session.flush()
+    return membership

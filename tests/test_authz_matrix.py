@@ -1,0 +1,151 @@
+"""Authorisation matrix: every route and API endpoint × every kind of caller.
+
+A route added without a row here fails ``test_every_route_has_a_row``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from app.models import Role
+from app.services import tokens
+from tests.factories import PASSWORD, add_member, make_exercise, make_user
+
+PERSONAS = ("anonymous", "trainee_a", "trainee_b", "instructor", "admin")
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    path: str
+    expect: tuple[int, int, int, int, int]  # in PERSONAS order
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+# 302 for an anonymous web visitor is the redirect to the login page.
+ROWS = [
+    Row("GET", "/", (302, 200, 200, 200, 200)),
+    Row("GET", "/healthz", (200, 200, 200, 200, 200)),
+    Row("GET", "/static/mamori.css", (200, 200, 200, 200, 200)),
+    Row("GET", "/lang/en", (302, 302, 302, 302, 302)),
+    Row("GET", "/login", (200, 302, 302, 302, 302)),
+    Row("POST", "/login", (400, 302, 302, 302, 302)),
+    Row("GET", "/account/password", (302, 200, 200, 200, 200)),
+    Row("POST", "/account/password", (302, 400, 400, 400, 400)),
+    Row("GET", "/account/tokens", (302, 403, 403, 200, 200)),
+    Row("POST", "/account/tokens", (302, 403, 403, 200, 200)),
+    Row("POST", "/account/tokens/{instructor_token}/revoke", (302, 403, 403, 302, 404)),
+    Row("GET", "/exercises/", (302, 403, 403, 200, 200)),
+    Row("GET", "/exercises/new", (302, 403, 403, 200, 200)),
+    Row("POST", "/exercises/new", (302, 403, 403, 400, 400)),
+    Row("GET", "/exercises/{exercise}", (302, 403, 403, 200, 200)),
+    Row("GET", "/exercises/999999", (302, 403, 403, 404, 404)),
+    Row("POST", "/exercises/{exercise}/roster", (302, 403, 403, 400, 400)),
+    Row("GET", "/teams/{team_a}", (302, 200, 403, 200, 200)),
+    Row("GET", "/teams/{team_b}", (302, 403, 200, 200, 200)),
+    Row("GET", "/admin/users", (302, 403, 403, 403, 200)),
+    Row("POST", "/admin/users", (302, 403, 403, 403, 400)),
+    Row("POST", "/admin/users/{trainee_a_user}/role", (302, 403, 403, 403, 302), {"role": "trainee"}),
+    Row("GET", "/admin/audit", (302, 403, 403, 403, 200)),
+    Row("GET", "/api/v1/openapi.json", (200, 200, 200, 200, 200)),
+    Row("GET", "/api/v1/me", (401, 200, 200, 200, 200)),
+    Row("GET", "/api/v1/scenarios", (401, 403, 403, 200, 200)),
+    Row("GET", "/api/v1/exercises", (401, 403, 403, 200, 200)),
+    Row("POST", "/api/v1/exercises", (401, 403, 403, 422, 422)),
+    Row("GET", "/api/v1/exercises/{exercise}", (401, 403, 403, 200, 200)),
+    Row("GET", "/api/v1/teams/{team_a}", (401, 200, 403, 200, 200)),
+    Row("GET", "/api/v1/teams/{team_b}", (401, 403, 200, 200, 200)),
+    Row("GET", "/api/v1/users", (401, 403, 403, 403, 200)),
+    Row("GET", "/api/v1/audit", (401, 403, 403, 403, 200)),
+    # Logging out comes last: it ends the session the rows above use.
+    Row("POST", "/logout", (302, 302, 302, 302, 302)),
+]
+
+
+@pytest.fixture
+def world(app: Flask, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    exercise = make_exercise(db, teams=2)
+    team_a, team_b = exercise.teams
+    users = {
+        "trainee_a": make_user(db, role=Role.TRAINEE, login="trainee-a"),
+        "trainee_b": make_user(db, role=Role.TRAINEE, login="trainee-b"),
+        "instructor": make_user(db, role=Role.INSTRUCTOR, login="instructor"),
+        "admin": make_user(db, role=Role.ADMIN, login="admin"),
+    }
+    add_member(db, team_a, users["trainee_a"])
+    add_member(db, team_b, users["trainee_b"])
+    api_tokens = {name: tokens.issue(db, user, "matrix") for name, user in users.items()}
+    revocable = tokens.issue(db, users["instructor"], "to revoke")
+    db.commit()
+    instructor_token = tokens.tokens_of(db, users["instructor"])[-1]
+    assert revocable and instructor_token.name == "to revoke"
+    return {
+        "ids": {
+            "exercise": exercise.id, "team_a": team_a.id, "team_b": team_b.id,
+            "trainee_a_user": users["trainee_a"].id, "instructor_token": instructor_token.id,
+        },
+        "logins": {name: user.login for name, user in users.items()},
+        "tokens": api_tokens,
+    }
+
+
+def request(client: FlaskClient, row: Row, ids: dict[str, int], token: str | None) -> int:
+    path = row.path.format(**ids)
+    headers = {"Authorization": f"Bearer {token}"} if token and path.startswith("/api/") else {}
+    if row.method == "GET":
+        response = client.get(path, headers=headers)
+    elif path.startswith("/api/"):
+        response = client.post(path, json=row.data, headers=headers)
+    else:
+        response = client.post(path, data=row.data, headers=headers)
+    response.close()
+    return response.status_code
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_matrix(app: Flask, world: dict[str, Any], persona: str) -> None:
+    client = app.test_client()
+    if persona != "anonymous":
+        response = client.post("/login", data={"login": world["logins"][persona], "password": PASSWORD})
+        assert response.status_code == 302, f"{persona} could not log in"
+    token = world["tokens"].get(persona)
+    column = PERSONAS.index(persona)
+    mismatches = []
+    for row in ROWS:
+        status = request(client, row, world["ids"], token)
+        if status != row.expect[column]:
+            mismatches.append(f"{row.method} {row.path}: got {status}, want {row.expect[column]}")
+    assert mismatches == [], f"{persona}:\n" + "\n".join(mismatches)
+
+
+def test_every_route_has_a_row(app: Flask) -> None:
+    adapter = app.url_map.bind("localhost")
+    covered: set[tuple[str, str]] = set()
+    sample_ids = {"exercise": 1, "team_a": 1, "team_b": 2, "trainee_a_user": 1, "instructor_token": 1}
+    for row in ROWS:
+        try:
+            endpoint, _ = adapter.match(row.path.format(**sample_ids), method=row.method)
+        except (NotFound, MethodNotAllowed):
+            pytest.fail(f"row {row.method} {row.path} matches no route")
+        covered.add((endpoint, row.method))
+    missing = [
+        f"{method} {rule.rule} ({rule.endpoint})"
+        for rule in app.url_map.iter_rules()
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"})
+        if (rule.endpoint, method) not in covered
+    ]
+    assert missing == [], "routes without a row in the authorisation matrix:\n" + "\n".join(missing)
+
+
+def test_a_trainee_page_never_lists_another_team(app: Flask, world: dict[str, Any], db) -> None:  # type: ignore[no-untyped-def]
+    client = app.test_client()
+    client.post("/login", data={"login": world["logins"]["trainee_a"], "password": PASSWORD})
+    home = client.get("/").get_data(as_text=True)
+    assert "Team 01" in home
+    assert "Team 02" not in home
+    assert "trainee-b" not in client.get(f"/teams/{world['ids']['team_a']}").get_data(as_text=True)

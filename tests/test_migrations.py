@@ -1,0 +1,69 @@
+"""The schema is made only by migrations, and the migrations agree with the models."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select
+
+from app import migrate
+from app.db import Database
+from app.models import Base, Prefecture
+from tests.conftest import create_postgres_database, drop_postgres_database, postgres_admin_url
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def empty_database(request: pytest.FixtureRequest, tmp_path) -> Iterator[Database]:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        database = Database(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+        yield database
+        database.dispose()
+        return
+    admin = postgres_admin_url()
+    if admin is None:
+        pytest.skip("MAMORI_TEST_DATABASE_URL is not set (CI sets it to a PostgreSQL server)")
+    url = create_postgres_database(admin)
+    database = Database(url)
+    try:
+        yield database
+    finally:
+        database.dispose()
+        drop_postgres_database(admin, url)
+
+
+def test_upgrade_to_head_matches_the_models(empty_database: Database) -> None:
+    assert empty_database.table_names() == set()
+    migrate.upgrade(empty_database)
+    assert migrate.current_revision(empty_database) == migrate.head_revision()
+    with empty_database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == [], f"models and migrations disagree: {differences}"
+
+
+def test_upgrade_loads_the_47_prefectures(empty_database: Database) -> None:
+    migrate.upgrade(empty_database)
+    with empty_database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Prefecture)) == 47
+        assert session.get(Prefecture, 13).name_ja == "東京都"
+        assert session.get(Prefecture, 47).name_en == "Okinawa"
+
+
+def test_downgrade_to_base_removes_every_table(empty_database: Database) -> None:
+    migrate.upgrade(empty_database)
+    migrate.downgrade(empty_database, "base")
+    assert empty_database.table_names() <= {"alembic_version"}
+    assert migrate.current_revision(empty_database) is None
+    migrate.upgrade(empty_database)
+    assert set(Base.metadata.tables) <= empty_database.table_names()
+
+
+def test_require_current_names_the_fix(empty_database: Database) -> None:
+    with pytest.raises(migrate.SchemaOutOfDate, match="mamori db upgrade"):
+        migrate.require_current(empty_database)
+    migrate.upgrade(empty_database)
+    migrate.require_current(empty_database)
