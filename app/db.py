@@ -1,6 +1,7 @@
 """Engine and sessions. The caller owns the transaction: services never commit."""
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -19,8 +20,13 @@ class Database:
         try:
             parsed = make_url(url)
             self.engine: Engine = create_engine(parsed, pool_pre_ping=True)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"DATABASE_URL {_masked(url)} needs the missing driver {exc.name!r}; "
+                "for PostgreSQL write postgresql+psycopg://user:password@host/database"
+            ) from None
         except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-            raise ConfigurationError(f"DATABASE_URL is not usable ({url!r}): {exc}") from None
+            raise ConfigurationError(f"DATABASE_URL {_masked(url)} is not usable: {exc}") from None
         if parsed.get_backend_name() == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.session_factory = sessionmaker(self.engine, expire_on_commit=False)
@@ -50,6 +56,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _masked(url: str) -> str:
+    """The URL with its password hidden, even when SQLAlchemy cannot parse it."""
+    return repr(re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,8 @@ rejected file) become one line on stderr and exit status 1 — no traceback.
 from __future__ import annotations
 
 import click
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, NoAppException
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from app.cli import accounts, dbcmd, exercises, images, scenarios, serve
 from app.migrate import SchemaOutOfDate
@@ -30,6 +31,21 @@ class MamoriGroup(FlaskGroup):
         except KNOWN_ERRORS as exc:
             message = str(exc).strip() or type(exc).__name__
             raise click.ClickException(message) from None
+        except NoAppException as exc:
+            cause = exc.__cause__ or exc.__context__
+            if isinstance(cause, KNOWN_ERRORS):
+                raise click.ClickException(str(cause)) from None
+            raise
+        except (OperationalError, ProgrammingError) as exc:
+            raise click.ClickException(_database_problem(exc)) from None
+
+
+def _database_problem(exc: Exception) -> str:
+    detail = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    lowered = detail.lower()
+    if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
+        return f"the database has no schema yet ({detail}): run `mamori db upgrade`"
+    return f"cannot use the database: {detail} (check DATABASE_URL)"
 
 
 @click.group(

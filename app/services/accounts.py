@@ -169,7 +169,7 @@ def set_role(session: Session, user: User, role: Role, *, actor: User | None, ip
         return
     if actor is not None and actor.id == user.id:
         raise InvalidInput(N_("you cannot change your own role"))
-    if user.role is Role.ADMIN and _count_admins(session) <= 1:
+    if user.role is Role.ADMIN and user.active and _count_admins(session) <= 1:
         raise InvalidInput(N_("the last administrator cannot lose the role"))
     previous = user.role
     user.role = role

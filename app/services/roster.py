@@ -51,6 +51,14 @@ def _at(line: int, template: str, **params: object) -> Text:
 
 def parse_roster(data: bytes) -> list[RosterRow]:
     """Parse and check a roster file; raise ``RosterError`` listing every bad line."""
+    rows, problems = _parse(data)
+    if problems:
+        raise RosterError(problems)
+    return rows
+
+
+def _parse(data: bytes) -> tuple[list[RosterRow], list[Text]]:
+    """Rows that parsed, and every problem found; a fatal problem stops at once."""
     if len(data) > MAX_BYTES:
         raise RosterError([Text(N_("the file is larger than %(max)d bytes"), {"max": MAX_BYTES})])
     try:
@@ -61,10 +69,10 @@ def parse_roster(data: bytes) -> list[RosterRow]:
         )])
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = [cell.strip().lower() for cell in next(reader, [])]
+        header = [cell.strip() for cell in next(reader, [])]
     except csv.Error as exc:
         raise RosterError([_at(1, N_("not CSV: %(error)s"), error=str(exc))])
-    if tuple(header) != COLUMNS:
+    if tuple(cell.lower() for cell in header) != COLUMNS:
         raise RosterError([_at(
             1, N_("the header must be %(expected)s (found %(found)s)"),
             expected=",".join(COLUMNS), found=",".join(header),
@@ -92,9 +100,7 @@ def parse_roster(data: bytes) -> list[RosterRow]:
         problems.append(Text(N_("more than %(max)d rows"), {"max": MAX_ROWS}))
     if not rows and not problems:
         problems.append(Text(N_("the file has no trainees")))
-    if problems:
-        raise RosterError(problems)
-    return rows
+    return rows, problems
 
 
 def _row_problems(row: RosterRow, seen: dict[str, int]) -> list[Text]:
@@ -126,17 +132,17 @@ def import_roster(
     Teams are matched by name (``Team 01``) or number (``1``); the roster may
     not create teams the exercise does not have.
     """
-    rows = parse_roster(data)
+    rows, problems = _parse(data)
     teams = {t.name: t for t in exercise.teams} | {str(t.number): t for t in exercise.teams}
     existing = set(session.scalars(select(User.login).where(User.login.in_([r.login for r in rows]))))
-    problems = [
+    problems += [
         _at(r.line, N_("login %(login)r already exists"), login=r.login)
         for r in rows if r.login in existing
     ]
     problems += [
         _at(r.line, N_("the exercise has no team %(team)r (teams: %(teams)s)"),
             team=r.team, teams=", ".join(t.name for t in exercise.teams))
-        for r in rows if r.team not in teams
+        for r in rows if r.team and r.team not in teams
     ]
     if problems:
         raise RosterError(sorted(problems, key=lambda p: p.line or 0))

@@ -1,7 +1,7 @@
 """The server-rendered web UI: blueprints, login wiring, error pages, headers."""
 from __future__ import annotations
 
-from flask import Flask, Response, redirect, render_template, request, url_for
+from flask import Flask, Response, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.extensions import login_manager
@@ -70,5 +70,6 @@ def register_web(app: Flask) -> None:
 def _error_page(error):  # type: ignore[no-untyped-def]
     status = getattr(error, "code", 500) or 500
     if request.path.startswith("/api/"):
-        return {"error": getattr(error, "description", "error"), "status": status}, status
+        # The API answers in its own JSON shape, keeping the message given to abort().
+        return current_app.extensions["mamori.api"].handle_http_exception(error)
     return render_template("error.html", status=status, error=error), status
