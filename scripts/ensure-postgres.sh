@@ -17,7 +17,7 @@ if [ -z "$cluster" ]; then
     cluster="15 main"
 fi
 # shellcheck disable=SC2086
-pg_ctlcluster $cluster start 2>/dev/null || true
+pg_ctlcluster $cluster start >/dev/null 2>&1 || true
 port=$(pg_lsclusters -h | awk 'NR==1 {print $3}')
 i=0
 until su postgres -c "psql -p $port -qAtc 'select 1'" >/dev/null 2>&1; do
