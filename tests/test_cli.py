@@ -24,13 +24,13 @@ from app.db import Database
 from app.settings import Settings
 
 MAMORI = Path(sys.executable).parent / "mamori"
-MINIMAL_SCENARIO = """\
-id: mini
-version: "1.0"
-title: {ja: 最小シナリオ, en: Minimal scenario}
-level: beginner
-days: [{length: "06:00"}]
-"""
+MINIMAL_SCENARIO = (
+    (Path(__file__).parent / "scenarios" / "valid" / "minimal.yaml")
+    .read_text(encoding="utf-8")
+    .replace("id: suspicious-beacon", "id: mini", 1)
+    .replace("ja: 不審な通信の発見", "ja: 最小シナリオ", 1)
+    .replace("en: Finding a suspicious beacon", "en: Minimal scenario", 1)
+)
 ADMIN_PASSWORD = "kanri-sha-password-1"
 
 

@@ -9,12 +9,54 @@ from flask.cli import with_appcontext
 
 from app.cli.context import database, settings
 from app.scenario import ScenarioError, load_scenario_file
+from app.scenario.model import Scenario
+from app.scenario.validate import validate_file
 from app.services import scenarios
 
 
 @click.group()
 def scenario() -> None:
     """Scenarios."""
+
+
+@scenario.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """Validate scenario files (folders: every *.yaml) without Docker or the database.
+
+    Prints every problem as FILE:LINE: field: message; exits 1 if there is any.
+    """
+    files = [p for path in paths for p in (sorted(path.glob("*.yaml")) if path.is_dir() else [path])]
+    problems = 0
+    for path in files:
+        result = validate_file(path)
+        for problem in result.problems:
+            click.echo(str(problem), err=True)
+        problems += len(result.problems)
+        if result.ok:
+            click.echo(f"{path}: ok")
+    if problems:
+        raise click.exceptions.Exit(1)
+
+
+@scenario.command("schema")
+def schema() -> None:
+    """Print the JSON Schema of the scenario format (for editor completion)."""
+    document = Scenario.model_json_schema(by_alias=True)
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "Mamori scenario"
+    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+
+
+@scenario.command("show")
+@click.argument("scenario_id")
+@with_appcontext
+def show(scenario_id: str) -> None:
+    """Describe a registered scenario: network, timeline, checks, tasks, reports."""
+    with database().transaction() as session:
+        row = scenarios.get_latest(session, scenario_id)
+        text = scenarios.describe(row)
+    click.echo(text)
 
 
 @scenario.command("register")

@@ -1,4 +1,4 @@
-"""Reading scenario files. The full format and validator live here (scenario issue)."""
+"""Scenarios: the format (``model``), safe YAML reading, the validator and the loader."""
 from app.scenario.loader import ScenarioError, ScenarioFile, load_scenario_file
 
 __all__ = ["ScenarioError", "ScenarioFile", "load_scenario_file"]

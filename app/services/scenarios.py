@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Scenario, User
 from app.scenario import ScenarioError, ScenarioFile, load_scenario_file
+from app.scenario.model import Scenario as ScenarioModel
 from app.services import audit
 from app.services.errors import N_, NotFound
 
@@ -80,3 +81,47 @@ def get_latest(session: Session, slug: str) -> Scenario:
             N_("no registered scenario %(id)r (run `mamori scenario register`)"), id=slug
         )
     return scenario
+
+
+def parsed(scenario: Scenario) -> ScenarioModel:
+    """The registered document as the typed model (it was validated when registered)."""
+    return ScenarioModel.model_validate(scenario.document)
+
+
+def describe(scenario: Scenario) -> str:
+    """A plain-text overview of a registered scenario, for the terminal."""
+    model = parsed(scenario)
+    lines = [
+        f"{model.id} v{model.version} — {model.title.ja} / {model.title.en}",
+        f"level {model.level}, {len(model.days)} day(s): " + ", ".join(d.length for d in model.days),
+        f"content hash {scenario.content_hash[:12]}, from {scenario.source_path}",
+        "",
+        "network:",
+    ]
+    for host in model.network.hosts:
+        flags = ",".join(f for f, on in (("login", host.trainee_login), ("hidden", host.hidden)) if on)
+        segments = ",".join(link.id for link in host.segments)
+        lines.append(f"  {host.id:<12} {host.image:<12} [{segments}] {flags}")
+    lines.append("injects:")
+    for inject in model.injects:
+        lines.append(f"  {inject.id:<20} {_moment_text(inject.when)}  {inject.title.ja}")
+    lines.append("checks:")
+    for check in model.checks:
+        lines.append(f"  {check.id:<20} {check.type:<10} {check.scoring.mode}  {check.title.ja}")
+    lines.append("tasks:")
+    for task in model.tasks:
+        lines.append(f"  {task.id:<20} {task.points:>4} pt  {task.prompt.ja}")
+    lines.append("reports:")
+    for report in model.reports:
+        total = sum(c.points for c in report.rubric)
+        lines.append(f"  {report.id:<20} {report.kind:<10} {total:>4} pt  due {_moment_text(report.due)}")
+    return "\n".join(lines)
+
+
+def _moment_text(moment: object) -> str:
+    if hasattr(moment, "after"):
+        return f"{moment.after}+{moment.delay}"  # type: ignore[attr-defined]
+    if hasattr(moment, "condition"):
+        cond = moment.condition  # type: ignore[attr-defined]
+        return f"day {moment.day} when {cond.check} is {cond.status}"  # type: ignore[attr-defined]
+    return f"day {moment.day} {moment.at}"  # type: ignore[attr-defined]

@@ -1,0 +1,144 @@
+"""Validating a scenario file: every problem at once, as ``FILE:LINE: path.to.field: message``.
+
+Three passes, each only on what the previous one accepted: safe YAML (with
+the line of every value), the typed model, then references and time rules.
+Nothing here touches Docker or the database.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import ValidationError
+
+from app.scenario import safe_yaml
+from app.scenario.model import Scenario
+from app.scenario.references import cross_check
+
+Loc = tuple[str | int, ...]
+# Fields whose value is a tagged union: pydantic puts the tag after them in an error's location.
+_UNION_FIELDS = {"when", "opens", "due", "at", "scoring"}
+_UNION_LISTS = {"actions", "cleanup", "checks", "model_response"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: Path
+    line: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.path or '(file)'}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Validated:
+    scenario: Scenario | None
+    problems: list[Problem]
+    raw: bytes
+    text: str
+
+    @property
+    def ok(self) -> bool:
+        return self.scenario is not None and not self.problems
+
+
+def files_dir(path: Path) -> Path:
+    """The folder of files bundled with *path* (``web-deface.yaml`` → ``web-deface/``)."""
+    return path.with_suffix("")
+
+
+def validate_file(path: Path) -> Validated:
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(safe_yaml.MAX_BYTES + 1)
+    except OSError as exc:
+        return Validated(None, [Problem(path, 1, "", f"cannot read the file: {exc.strerror}")], b"", "")
+    try:
+        text = safe_yaml.decode(raw)
+        document = safe_yaml.load(text)
+    except safe_yaml.YamlProblem as exc:
+        return Validated(None, [Problem(path, exc.line, "", exc.message)], raw, "")
+    if not isinstance(document.data, dict):
+        return Validated(None, [Problem(path, 1, "", "a scenario is a mapping of fields (id, title, …)")], raw, text)
+    try:
+        scenario = Scenario.model_validate(document.data)
+    except ValidationError as exc:
+        problems = [_from_pydantic(path, document, error) for error in exc.errors()]
+        return Validated(None, _unique(problems), raw, text)
+    problems = [
+        Problem(path, document.line_of(loc), format_path(loc), message)
+        for loc, message in cross_check(scenario, files_dir(path))
+    ]
+    return Validated(scenario, _unique(problems), raw, text)
+
+
+def format_path(loc: Iterable[str | int]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def strip_tags(loc: Loc) -> Loc:
+    """Drop the union tags pydantic inserts into locations (``checks.0.process.params``)."""
+    out: list[str | int] = []
+    skip_next = False
+    for index, part in enumerate(loc):
+        if skip_next:
+            skip_next = False
+            continue
+        out.append(part)
+        if isinstance(part, str) and part in _UNION_FIELDS:
+            skip_next = True
+        elif isinstance(part, int) and index > 0 and loc[index - 1] in _UNION_LISTS:
+            skip_next = True
+    return tuple(out)
+
+
+def _from_pydantic(path: Path, document: safe_yaml.Document, error: dict[str, Any]) -> Problem:
+    loc = strip_tags(tuple(error["loc"]))
+    kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
+    if kind == "missing":
+        message = "Japanese text is missing" if loc and loc[-1] == "ja" else "required field is missing"
+        if loc and loc[-1] == "en":
+            message = "English text is missing"
+    elif kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        message = "unknown field"
+    elif kind == "union_tag_invalid":
+        field = str(ctx.get("discriminator", "type")).strip("'")
+        loc = (*loc, field)
+        message = f"unknown {field} {ctx.get('tag')!r}; known: {ctx.get('expected_tags')}"
+    elif kind == "union_tag_not_found":
+        field = str(ctx.get("discriminator", "type")).strip("'")
+        message = f"required field {field} is missing"
+    elif kind == "string_pattern_mismatch":
+        message = _pattern_message(str(ctx.get("pattern", "")), value)
+    elif kind == "string_too_short" and value == "":
+        message = "must not be empty"
+    else:
+        message = error["msg"].removeprefix("Value error, ")
+        message = message if value is None or isinstance(value, (dict, list)) else f"{message} (got {value!r})"
+    return Problem(path, document.line_of(loc), format_path(loc), message)
+
+
+def _pattern_message(pattern: str, value: object) -> str:
+    if "[0-5][0-9]" in pattern:
+        return f"{value!r} is not a time of the form HH:MM (e.g. 00:20)"
+    if pattern.startswith("^[a-z][a-z0-9-]"):
+        return f"{value!r} is not an id: lower-case letters, digits and '-', starting with a letter"
+    if pattern.startswith("^T[0-9]"):
+        return f"{value!r} is not an ATT&CK technique id (e.g. T1566.001)"
+    return f"{value!r} does not match the pattern {pattern}"
+
+
+def _unique(problems: list[Problem]) -> list[Problem]:
+    seen: set[str] = set()
+    out = []
+    for problem in sorted(problems, key=lambda p: (p.line, p.path)):
+        if str(problem) not in seen:
+            seen.add(str(problem))
+            out.append(problem)
+    return out

@@ -1,0 +1,32 @@
+"""Field types shared by check and action parameters (validated when a scenario loads)."""
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
+
+# Parameters are frozen dataclasses that refuse unknown keys.
+PARAMS_CONFIG = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+HostId = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,30}$")]
+AbsolutePath = Annotated[str, StringConstraints(pattern=r"^/[^\x00]*$", max_length=4096)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(gt=0, le=600)]
+
+
+def _compiles(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return pattern
+
+
+Regex = Annotated[str, AfterValidator(_compiles)]
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+Command = Annotated[str, StringConstraints(min_length=1, max_length=20000)] | Annotated[
+    list[Annotated[str, StringConstraints(max_length=20000)]], Field(min_length=1)
+]
+UnixUser = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+FileMode = Annotated[str, StringConstraints(pattern=r"^0?[0-7]{3,4}$")]

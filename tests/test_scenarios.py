@@ -1,0 +1,164 @@
+"""The scenario format: the validator's messages, hostile files, the JSON Schema, the bundled library."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from app.scenario import ScenarioError, load_scenario_file
+from app.scenario.model import Scenario
+from app.scenario.validate import validate_file
+
+ROOT = Path(__file__).resolve().parent.parent
+CASES = ROOT / "tests" / "scenarios"
+BUNDLED = sorted((ROOT / "scenarios").glob("*.yaml"))
+INVALID = sorted((CASES / "invalid").glob("*.yaml"))
+MAMORI = str(Path(sys.executable).with_name("mamori"))
+
+
+def problems_of(path: Path) -> list[str]:
+    return [str(p) for p in validate_file(path).problems]
+
+
+@pytest.mark.parametrize("path", INVALID, ids=lambda p: p.stem)
+def test_invalid_scenario_gives_its_message(path: Path) -> None:
+    expected = path.with_suffix(".expected").read_text(encoding="utf-8").splitlines()
+    found = problems_of(path)
+    assert expected, f"{path.stem}.expected is empty"
+    for line in expected:
+        assert f"{path}{line}" in found, f"missing {line!r} in {found}"
+
+
+def test_every_invalid_case_has_expectations() -> None:
+    assert len(INVALID) >= 20
+    for path in INVALID:
+        assert path.with_suffix(".expected").is_file(), path
+
+
+def test_all_problems_are_reported_at_once(tmp_path: Path) -> None:
+    text = (CASES / "valid" / "minimal.yaml").read_text(encoding="utf-8")
+    text = text.replace("image: workstation", "image: nginx-old").replace("type: process", "type: proc")
+    text = text.replace("round_seconds: 30", "round_seconds: 30\ncolour: blue")
+    path = tmp_path / "many.yaml"
+    path.write_text(text, encoding="utf-8")
+    found = problems_of(path)
+    # Type errors stop before reference checks, so the image (a reference) waits for the next run.
+    assert any("colour: unknown field" in p for p in found)
+    assert any("checks[0].type: unknown type 'proc'" in p for p in found)
+
+
+def test_the_valid_example_loads_and_the_docs_carry_it() -> None:
+    minimal = CASES / "valid" / "minimal.yaml"
+    loaded = load_scenario_file(minimal)
+    assert loaded.slug == "suspicious-beacon" and loaded.days == 1
+    docs = (ROOT / "docs" / "scenario-format.md").read_text(encoding="utf-8")
+    worked = docs.split("## Worked example", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", worked, re.S)
+    assert block is not None, "the worked example has no yaml block"
+    assert block.group(1) == minimal.read_text(encoding="utf-8"), "docs and tests/scenarios/valid/minimal.yaml differ"
+
+
+HOSTILE = {
+    "alias-bomb": "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
+    + "".join(f"c{i}: &c{i} [*{'b' if i == 0 else f'c{i-1}'}] \n" for i in range(20)),
+    "python-tag": "id: !!python/object/apply:os.system ['touch /tmp/mamori-pwned']\n",
+    "deep-nesting": "a: " + "[" * 5000 + "]" * 5000 + "\n",
+    "binary-garbage": bytes(range(256)) * 64,
+    "not-utf8": "id: 標的型\ntitle: ランサム\n".encode("cp932"),
+    "huge": ("k: " + "x" * 1000 + "\n") * 2000,
+    "wide-flat": "".join(f"k{i}: [{', '.join('1' for _ in range(60))}]\n" for i in range(3000)),
+    "empty": "",
+    "a-list": "- 1\n- 2\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_files_are_a_clean_error_quickly(name: str, tmp_path: Path) -> None:
+    content = HOSTILE[name]
+    path = tmp_path / f"{name}.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+    started = time.perf_counter()
+    result = subprocess.run([MAMORI, "scenario", "validate", str(path)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert 1 <= len(lines) <= 3 and lines[0].startswith(f"{path}:"), result.stderr
+    assert not Path("/tmp/mamori-pwned").exists()
+    # In-process timing excludes interpreter start-up; the guarantee is "well under a second".
+    started = time.perf_counter()
+    validate_file(path)
+    assert time.perf_counter() - started < 0.8, f"{name} took too long"
+
+
+def test_validate_reads_no_database_and_no_docker(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "nosuch://x", "DOCKER_HOST": "tcp://127.0.0.1:1",
+           "MAMORI_INSTANCE_PATH": str(tmp_path)}
+    result = subprocess.run([MAMORI, "scenario", "validate", str(CASES / "valid" / "minimal.yaml")],
+                            capture_output=True, text=True, timeout=30, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def json_schema() -> dict:
+    result = subprocess.run([MAMORI, "scenario", "schema"], capture_output=True, text=True, timeout=30,
+                            env={"PATH": "/usr/bin:/bin", "MAMORI_INSTANCE_PATH": "/tmp"})
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.parametrize("path", [CASES / "valid" / "minimal.yaml", *BUNDLED], ids=lambda p: p.stem)
+def test_scenarios_round_trip_through_the_json_schema(path: Path, json_schema: dict) -> None:
+    loaded = load_scenario_file(path)
+    jsonschema.validate(loaded.document, json_schema)
+    assert Scenario.model_validate(loaded.document) == loaded.scenario
+
+
+def test_the_json_schema_refuses_what_the_validator_refuses(json_schema: dict) -> None:
+    document = load_scenario_file(CASES / "valid" / "minimal.yaml").document
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**document, "colour": "blue"}, json_schema)
+    broken = json.loads(json.dumps(document))
+    broken["checks"][0]["type"] = "proc"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, json_schema)
+
+
+def test_a_bad_file_raises_scenario_error_with_every_problem() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario_file(CASES / "invalid" / "time-outside-day.yaml")
+    assert len(caught.value.problems) == 2
+
+
+LIBRARY = {"targeted-mail": ("beginner", 1), "web-deface": ("intermediate", 1), "ransomware": ("advanced", 2)}
+
+
+@pytest.mark.parametrize("scenario_id", sorted(LIBRARY))
+def test_the_bundled_library(scenario_id: str) -> None:
+    path = ROOT / "scenarios" / f"{scenario_id}.yaml"
+    assert problems_of(path) == []
+    s = load_scenario_file(path).scenario
+    level, days = LIBRARY[scenario_id]
+    assert (s.id, s.level, len(s.days)) == (scenario_id, level, days)
+    assert 5 <= len(s.network.hosts) <= 8
+    images = {h.image for h in s.network.hosts}
+    assert {"router", "loghost", "attacker"} <= images
+    assert all(h.hidden for h in s.network.hosts if h.image == "attacker")
+    assert len(s.injects) >= 4 and len(s.checks) >= 6 and len(s.tasks) >= 4
+    assert len(s.reports) >= 2 and all(r.rubric for r in s.reports)
+    assert any(i.message for i in s.injects), "no story message"
+    assert any(i.skip_if or hasattr(i.when, "condition") for i in s.injects), "no branch on the team's defence"
+    assert {step.do for step in s.model_response} == {"command", "answer", "report"}
+    answered = {step.task for step in s.model_response if step.do == "answer"}
+    assert answered == {t.id for t in s.tasks}, "the model response leaves tasks unanswered"
+    reported = {step.report for step in s.model_response if step.do == "report"}
+    assert reported == {r.id for r in s.reports}, "the model response leaves reports unwritten"
+    assert s.attack_techniques and s.debrief.lessons
+    if days == 2:
+        assert {i.when.day for i in s.injects if hasattr(i.when, "day")} == {1, 2}
