@@ -45,7 +45,12 @@ def _context_files(name: str) -> list[Path]:
     context = IMAGES_DIR / name
     if not (context / "Dockerfile").is_file():
         raise ImageBuildError(f"unknown image {name!r}: {context}/Dockerfile does not exist")
-    return [p for p in context.rglob("*") if p.is_file()]
+    return [p for p in context.rglob("*") if p.is_file() and not _ignored(p)]
+
+
+def _ignored(path: Path) -> bool:
+    """Byte-code caches are not part of an image (and must not change its tag)."""
+    return "__pycache__" in path.parts or path.suffix == ".pyc"
 
 
 def base_packages() -> list[str]:

