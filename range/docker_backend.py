@@ -1,19 +1,32 @@
 """The only module of ``range`` that talks to Docker (through the Docker SDK).
 
-Split by resource as the library grows (images here; networks and
-containers come with the range engine), all behind ``DockerBackend``.
+Low-level, typed operations on images, networks and containers; the range
+engine composes them. Docker's exceptions become ``RangeError`` subclasses.
 """
 from __future__ import annotations
 
+import io
+import os
+import select
+import signal
+import socket
+import struct
+import tarfile
+import time
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Iterator, Mapping, Sequence
 
 import docker
-from docker.errors import APIError, BuildError, DockerException, ImageNotFound
+from docker.errors import APIError, BuildError, DockerException, ImageNotFound, NotFound
 
-from range.errors import EngineUnavailable, ImageBuildError
+from range.errors import EngineUnavailable, ImageBuildError, RangeError
+from range.results import ContainerInfo, ExecResult, NetworkInfo, ProcessInfo
 
-PLATFORM_LABEL = "org.mamori.platform"
+_GO_MODE_DIR = 1 << 31  # os.ModeDir in the stat Docker returns
+
+
+class DockerFailure(RangeError):
+    """A Docker Engine request failed; the message is Docker's, shortened."""
 
 
 class DockerBackend:
@@ -32,9 +45,16 @@ class DockerBackend:
                 f"the Docker Engine at {where} does not answer ({_short(exc)}); "
                 "start it (as root: `dockerd &`, or run `make docker`) or set DOCKER_HOST"
             ) from None
+        self.api = self.client.api
 
     def engine_version(self) -> str:
         return str(self.client.version().get("Version", "?"))
+
+    def ping(self) -> None:
+        try:
+            self.client.ping()
+        except DockerException as exc:
+            raise EngineUnavailable(f"the Docker Engine stopped answering ({_short(exc)})") from None
 
     # Images -----------------------------------------------------------------
 
@@ -51,7 +71,7 @@ class DockerBackend:
         changes = [f'LABEL {key}="{value}"' for key, value in labels.items()]
         try:
             with tarball.open("rb") as data:
-                self.client.api.import_image_from_data(
+                self.api.import_image_from_data(
                     data, repository=repository, tag=version or "latest", changes=changes
                 )
         except (APIError, OSError) as exc:
@@ -87,6 +107,352 @@ class DockerBackend:
             self.client.images.remove(tag, force=True)
         except ImageNotFound:
             pass
+
+    # Networks ---------------------------------------------------------------
+
+    def networks(self, label_filters: Sequence[str]) -> list[NetworkInfo]:
+        try:
+            found = self.api.networks(filters={"label": list(label_filters)})
+        except DockerException as exc:
+            raise DockerFailure(f"listing networks failed: {_short(exc)}") from None
+        return [_network_info(n) for n in found]
+
+    def used_subnets(self) -> list[str]:
+        """Every IPv4 subnet any Docker network on this engine uses."""
+        subnets = []
+        for network in self.api.networks():
+            for config in (network.get("IPAM") or {}).get("Config") or []:
+                if config.get("Subnet") and ":" not in config["Subnet"]:
+                    subnets.append(config["Subnet"])
+        return subnets
+
+    def create_network(self, name: str, subnet: str, bridge: str, labels: Mapping[str, str]) -> NetworkInfo:
+        """A bridge network without masquerading (no way out); the host firewall does the rest."""
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=subnet)])
+        options = {
+            "com.docker.network.bridge.name": bridge,
+            "com.docker.network.bridge.enable_ip_masquerade": "false",
+            "com.docker.network.bridge.enable_icc": "true",
+        }
+        try:
+            created = self.api.create_network(
+                name, driver="bridge", ipam=ipam, options=options, labels=dict(labels),
+                check_duplicate=True,
+            )
+            return _network_info(self.api.inspect_network(created["Id"]))
+        except DockerException as exc:
+            raise DockerFailure(f"creating network {name} ({subnet}) failed: {_short(exc)}") from None
+
+    def remove_network(self, network_id: str) -> None:
+        try:
+            self.api.remove_network(network_id)
+        except NotFound:
+            pass
+        except DockerException as exc:
+            raise DockerFailure(f"removing network {network_id[:12]} failed: {_short(exc)}") from None
+
+    # Containers -------------------------------------------------------------
+
+    def containers(self, label_filters: Sequence[str]) -> list[ContainerInfo]:
+        try:
+            found = self.api.containers(all=True, filters={"label": list(label_filters)})
+            return [c for c in (self._inspect(item["Id"]) for item in found) if c is not None]
+        except DockerException as exc:
+            raise DockerFailure(f"listing containers failed: {_short(exc)}") from None
+
+    def container(self, container_id: str) -> ContainerInfo | None:
+        try:
+            return self._inspect(container_id)
+        except DockerException as exc:
+            raise DockerFailure(f"inspecting {container_id[:12]} failed: {_short(exc)}") from None
+
+    def _inspect(self, container_id: str) -> ContainerInfo | None:
+        try:
+            data = self.api.inspect_container(container_id)
+        except NotFound:
+            return None
+        networks = data["NetworkSettings"].get("Networks") or {}
+        ports = data["NetworkSettings"].get("Ports") or {}
+        published = {
+            port: int(bindings[0]["HostPort"]) for port, bindings in ports.items() if bindings
+        }
+        return ContainerInfo(
+            id=data["Id"], name=data["Name"].lstrip("/"), labels=data["Config"].get("Labels") or {},
+            status=data["State"]["Status"], pid=int(data["State"].get("Pid") or 0),
+            addresses={name: n.get("IPAddress", "") for name, n in networks.items()},
+            published=published, host_config=data.get("HostConfig") or {},
+        )
+
+    def create_container(
+        self,
+        *,
+        name: str,
+        image: str,
+        hostname: str,
+        labels: Mapping[str, str],
+        networks: Sequence[tuple[str, str, Sequence[str]]],
+        extra_hosts: Mapping[str, str],
+        cap_add: Sequence[str],
+        sysctls: Mapping[str, str],
+        memory_bytes: int,
+        nano_cpus: int,
+        pids: int,
+        publish: Mapping[str, tuple[str, int | None]] | None = None,
+    ) -> str:
+        """Create (not start) a hardened container on *networks* (name, address, aliases)."""
+        first, *others = networks
+        host_config = self.api.create_host_config(
+            cap_drop=["ALL"], cap_add=list(cap_add), security_opt=["no-new-privileges:true"],
+            privileged=False, mem_limit=memory_bytes, memswap_limit=memory_bytes,
+            nano_cpus=nano_cpus, pids_limit=pids, init=True, extra_hosts=dict(extra_hosts),
+            sysctls=dict(sysctls), restart_policy={"Name": "unless-stopped"},
+            port_bindings={port: [binding] for port, binding in (publish or {}).items()},
+            network_mode=first[0],
+        )
+        endpoint = self.api.create_endpoint_config(ipv4_address=first[1], aliases=list(first[2]))
+        try:
+            created = self.api.create_container(
+                image, name=name, hostname=hostname, labels=dict(labels), detach=True,
+                host_config=host_config, ports=list(publish or {}),
+                networking_config=self.api.create_networking_config({first[0]: endpoint}),
+            )
+            for network, address, aliases in others:
+                self.api.connect_container_to_network(
+                    created["Id"], network, ipv4_address=address, aliases=list(aliases)
+                )
+        except ImageNotFound:
+            raise DockerFailure(f"image {image} does not exist (run `mamori images build`)") from None
+        except DockerException as exc:
+            raise DockerFailure(f"creating container {name} failed: {_short(exc)}") from None
+        return str(created["Id"])
+
+    def start(self, container_id: str) -> None:
+        self._call("starting", container_id, self.api.start)
+
+    def stop(self, container_id: str, timeout: int = 5) -> None:
+        self._call("stopping", container_id, lambda c: self.api.stop(c, timeout=timeout))
+
+    def pause(self, container_id: str) -> None:
+        self._call("pausing", container_id, self.api.pause)
+
+    def unpause(self, container_id: str) -> None:
+        self._call("resuming", container_id, self.api.unpause)
+
+    def remove_container(self, container_id: str) -> None:
+        try:
+            self.api.remove_container(container_id, force=True, v=True)
+        except NotFound:
+            pass
+        except DockerException as exc:
+            raise DockerFailure(f"removing container {container_id[:12]} failed: {_short(exc)}") from None
+
+    def _call(self, verb: str, container_id: str, fn) -> None:  # type: ignore[no-untyped-def]
+        try:
+            fn(container_id)
+        except DockerException as exc:
+            raise DockerFailure(f"{verb} {container_id[:12]} failed: {_short(exc)}") from None
+
+    # Inside containers --------------------------------------------------------
+
+    def exec(
+        self,
+        container_id: str,
+        argv: Sequence[str],
+        *,
+        user: str = "root",
+        timeout: float = 30,
+        max_output: int = 64 * 1024,
+        environment: Mapping[str, str] | None = None,
+    ) -> ExecResult:
+        """Run *argv* and wait, killing it at *timeout*; output beyond *max_output* is cut."""
+        started = time.monotonic()
+        try:
+            exec_id = self.api.exec_create(
+                container_id, list(argv), user=user, stdout=True, stderr=True,
+                environment=dict(environment or {}),
+            )["Id"]
+            raw = self.api.exec_start(exec_id, socket=True)
+        except DockerException as exc:
+            raise DockerFailure(f"exec in {container_id[:12]} failed: {_short(exc)}") from None
+        sock = getattr(raw, "_sock", raw)
+        try:
+            output, truncated, timed_out = _read_frames(sock, started + timeout, max_output)
+            if timed_out or truncated:
+                self._kill_exec(exec_id)
+        finally:
+            _close_hijacked(raw)
+        exit_code = None if timed_out else self._exit_code(exec_id, started + timeout)
+        return ExecResult(exit_code, output, truncated, timed_out, time.monotonic() - started)
+
+    def _exit_code(self, exec_id: str, deadline: float) -> int | None:
+        while True:
+            info = self.api.exec_inspect(exec_id)
+            if not info.get("Running"):
+                return info.get("ExitCode")
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.02)
+
+    def _kill_exec(self, exec_id: str) -> None:
+        """Kill an exec'd process and its descendants (host PIDs: the engine is local)."""
+        try:
+            pid = int(self.api.exec_inspect(exec_id).get("Pid") or 0)
+        except DockerException:
+            return
+        if pid > 0:
+            _kill_tree(pid)
+
+    def start_detached(self, container_id: str, argv: Sequence[str], *, user: str = "root") -> None:
+        try:
+            exec_id = self.api.exec_create(container_id, list(argv), user=user, stdout=False, stderr=False)["Id"]
+            self.api.exec_start(exec_id, detach=True)
+        except DockerException as exc:
+            raise DockerFailure(f"starting a process in {container_id[:12]} failed: {_short(exc)}") from None
+
+    def put_file(self, container_id: str, path: str, content: bytes, mode: int = 0o644) -> None:
+        directory, _, name = path.rpartition("/")
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(content), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(content))
+        try:
+            self.exec(container_id, ["mkdir", "-p", directory or "/"], timeout=10)
+            if not self.api.put_archive(container_id, directory or "/", archive.getvalue()):
+                raise DockerFailure(f"writing {path} in {container_id[:12]} failed")
+        except DockerException as exc:
+            raise DockerFailure(f"writing {path} in {container_id[:12]} failed: {_short(exc)}") from None
+
+    def put_files(self, container_id: str, files: Sequence[tuple[str, bytes, int]]) -> None:
+        """Write absolute-path files in one archive; works before the container starts."""
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            for path, content, mode in files:
+                info = tarfile.TarInfo(path.lstrip("/"))
+                info.size, info.mode, info.mtime = len(content), mode, int(time.time())
+                tar.addfile(info, io.BytesIO(content))
+        try:
+            if not self.api.put_archive(container_id, "/", archive.getvalue()):
+                raise DockerFailure(f"writing files in {container_id[:12]} failed")
+        except DockerException as exc:
+            raise DockerFailure(f"writing files in {container_id[:12]} failed: {_short(exc)}") from None
+
+    def get_file(self, container_id: str, path: str, max_bytes: int = 1024 * 1024) -> bytes | None:
+        """The file's bytes (at most *max_bytes*), or ``None`` when it does not exist."""
+        try:
+            stream, stat = self.api.get_archive(container_id, path)
+        except NotFound:
+            return None
+        except DockerException as exc:
+            raise DockerFailure(f"reading {path} in {container_id[:12]} failed: {_short(exc)}") from None
+        if stat.get("mode", 0) & _GO_MODE_DIR:
+            return None
+        data = bytearray()
+        for chunk in stream:  # the tar of one file: its header, then at most max_bytes of it
+            data += chunk
+            if len(data) > max_bytes + 64 * 1024:
+                break
+        with tarfile.open(fileobj=io.BytesIO(bytes(data)), mode="r|") as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                return None
+            extracted = tar.extractfile(member)
+            try:
+                return extracted.read(max_bytes) if extracted else None
+            except tarfile.ReadError:
+                return None
+
+    def processes(self, container_id: str) -> list[ProcessInfo]:
+        """The container's processes as the engine sees them (the host's ps, not the container's)."""
+        try:
+            top = self.api.top(container_id, ps_args="-eo pid,ppid,uid,args")
+        except DockerException as exc:
+            raise DockerFailure(f"listing processes of {container_id[:12]} failed: {_short(exc)}") from None
+        names = _passwd_names(self.get_file(container_id, "/etc/passwd", 256 * 1024) or b"")
+        titles = [t.upper() for t in top.get("Titles") or []]
+        out = []
+        for row in top.get("Processes") or []:
+            values = dict(zip(titles, row))
+            uid = int(values["UID"])
+            out.append(ProcessInfo(int(values["PID"]), int(values["PPID"]), uid, names.get(uid, str(uid)),
+                                   values.get("COMMAND") or values.get("ARGS") or ""))
+        return out
+
+
+def _read_frames(sock: socket.socket, deadline: float, max_output: int) -> tuple[bytes, bool, bool]:
+    """Read Docker's multiplexed stdout/stderr frames until EOF, the deadline or the cap."""
+    buffer = b""
+    output = bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return bytes(output[:max_output]), len(output) > max_output, True
+        ready, _, _ = select.select([sock], [], [], min(remaining, 0.5))
+        if not ready:
+            continue
+        try:
+            chunk = sock.recv(65536)
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return bytes(output[:max_output]), len(output) > max_output, False
+        buffer += chunk
+        while len(buffer) >= 8:
+            size = struct.unpack(">I", buffer[4:8])[0]
+            if len(buffer) < 8 + size:
+                break
+            output += buffer[8:8 + size]
+            buffer = buffer[8 + size:]
+        if len(output) > max_output:
+            return bytes(output[:max_output]), True, False
+
+
+def _passwd_names(passwd: bytes) -> dict[int, str]:
+    """uid → the first name /etc/passwd gives it (the container's file, read through Docker)."""
+    names: dict[int, str] = {}
+    for line in passwd.decode("utf-8", errors="replace").splitlines():
+        fields = line.split(":")
+        if len(fields) > 2 and fields[2].isdigit():
+            names.setdefault(int(fields[2]), fields[0])
+    return names
+
+
+def _close_hijacked(raw: object) -> None:
+    """Close a hijacked exec connection and the HTTP response that owns its socket."""
+    # The HTTP response (whose buffered file holds the SocketIO), then the socket itself.
+    http_response = getattr(getattr(getattr(raw, "_response", None), "raw", None), "_fp", None)
+    for closer in (getattr(http_response, "close", None), getattr(raw, "close", None),
+                   getattr(getattr(raw, "_sock", None), "close", None)):
+        if closer is not None:
+            try:
+                closer()
+            except (OSError, ValueError):
+                pass
+
+
+def _kill_tree(pid: int) -> None:
+    children: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                children += [int(c) for c in handle.read().split()]
+    except OSError:
+        pass
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except OSError:
+        pass
+    for child in children:
+        _kill_tree(child)
+
+
+def _network_info(data: dict) -> NetworkInfo:
+    configs = (data.get("IPAM") or {}).get("Config") or []
+    subnet = next((c.get("Subnet") for c in configs if c.get("Subnet") and ":" not in c["Subnet"]), None)
+    return NetworkInfo(
+        id=data["Id"], name=data["Name"], labels=data.get("Labels") or {}, subnet=subnet,
+        bridge=(data.get("Options") or {}).get("com.docker.network.bridge.name"),
+    )
 
 
 def _short(exc: BaseException) -> str:

@@ -13,12 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from range.docker_backend import PLATFORM_LABEL, DockerBackend
+from range.docker_backend import DockerBackend
 from range.errors import ImageBuildError
 
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
 SUITE = "bookworm"
 VARIANT = "minbase"
+# Images carry only this label: containers inherit image labels, and the range
+# labels (platform, exercise, team, host) must mean "made by the range engine".
+IMAGE_LABEL = "org.mamori.image"
+LABEL_SCHEME = "image-label-v2"  # part of every tag, so relabelled images are rebuilt
 HOST_APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
 
 Log = Callable[[str], None]
@@ -60,7 +64,7 @@ def base_packages() -> list[str]:
 
 def rootfs_tag() -> str:
     packages = IMAGES_DIR / "base" / "packages.txt"
-    return f"mamori/rootfs:{_hash_files([packages], SUITE, VARIANT)}"
+    return f"mamori/rootfs:{_hash_files([packages], SUITE, VARIANT, LABEL_SCHEME)}"
 
 
 def image_tag(name: str) -> str:
@@ -92,7 +96,7 @@ def build_rootfs(backend: DockerBackend, log: Log) -> ImageResult:
         if result.returncode != 0:
             tail = "\n".join(result.stderr.strip().splitlines()[-8:])
             raise ImageBuildError(f"mmdebstrap failed (exit {result.returncode}):\n{tail}")
-        backend.import_rootfs(tarball, tag, {PLATFORM_LABEL: "mamori"})
+        backend.import_rootfs(tarball, tag, {IMAGE_LABEL: "rootfs"})
     return ImageResult("rootfs", tag, built=True)
 
 
@@ -107,7 +111,7 @@ def build_image(backend: DockerBackend, name: str, log: Log) -> ImageResult:
         buildargs = {"BASE": build_image(backend, "base", log).tag}
     log(f"docker build {name} → {tag}")
     for line in backend.build_image(
-        IMAGES_DIR / name, tag, buildargs, {PLATFORM_LABEL: "mamori", "org.mamori.image": name}
+        IMAGES_DIR / name, tag, buildargs, {IMAGE_LABEL: name}
     ):
         log(f"  {line}")
     backend.tag_image(tag, f"mamori/{name}:latest")

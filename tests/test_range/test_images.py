@@ -8,9 +8,9 @@ from typing import Iterator
 import docker
 import pytest
 
-from range.docker_backend import PLATFORM_LABEL, DockerBackend
+from range.docker_backend import DockerBackend
 from range.errors import EngineUnavailable
-from range.images import available_images, build_image, image_tag, rootfs_tag
+from range.images import IMAGE_LABEL, available_images, build_image, image_tag, rootfs_tag
 
 TEST_LABEL = "org.mamori.test"
 
@@ -48,7 +48,8 @@ def test_an_unchanged_image_is_not_rebuilt(backend: DockerBackend) -> None:
     assert again.built is False
     assert lines == []
     labels = backend.client.images.get(first.tag).labels
-    assert labels.get(PLATFORM_LABEL) == "mamori"
+    assert labels.get(IMAGE_LABEL) == "base"
+    assert "org.mamori.platform" not in labels, "containers would inherit it"
 
 
 def test_a_container_of_the_base_image_serves_ssh(backend: DockerBackend, cleanup: None) -> None:

@@ -1,0 +1,225 @@
+"""The range engine: provision, inspect, reconcile, reset, pause and tear down team ranges.
+
+This is the interface the control plane uses (``RangeBackend`` below); a
+multi-host implementation (Docker Swarm) would provide the same methods.
+Everything it makes is labelled, and every query works from labels, so a
+restarted control plane finds what exists instead of duplicating it.
+"""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+from range import hostfw, labels
+from range.addressing import DEFAULT_POOL, SubnetPool
+from range.docker_backend import DockerBackend
+from range.errors import RangeError
+from range.provision import (
+    Layout,
+    Progress,
+    ProvisionError,
+    configure_inside,
+    container_name,
+    create_gateway,
+    create_host,
+    ensure_networks,
+    layout,
+    ready_ports,
+    remove_quietly,
+    set_routes,
+    wait_ready,
+)
+from range.results import ContainerInfo, ExecResult, ProcessInfo
+from range.spec import Account, HostSpec, RangeSpec
+from range.status import HostState, TeamRangeState
+
+
+class HostNotFound(RangeError):
+    """The host has no container (not provisioned, or removed)."""
+
+
+class RangeBackend(Protocol):
+    """What the control plane needs from a range backend."""
+
+    def provision(self, spec: RangeSpec, progress: Progress | None = None) -> TeamRangeState: ...
+    def status(self, spec: RangeSpec) -> TeamRangeState: ...
+    def reconcile(self, spec: RangeSpec) -> TeamRangeState: ...
+    def reset_host(self, spec: RangeSpec, host: str) -> TeamRangeState: ...
+    def pause(self, exercise: str, team: str | None = None) -> int: ...
+    def resume(self, spec: RangeSpec) -> TeamRangeState: ...
+    def teardown(self, exercise: str, team: str | None = None) -> int: ...
+    def exec(self, exercise: str, team: str, host: str, argv: Sequence[str], *, user: str = "root",
+             timeout: float = 30, max_output: int = 65536) -> ExecResult: ...
+
+
+class DockerRangeEngine:
+    """Ranges on one Docker Engine."""
+
+    def __init__(self, backend: DockerBackend, *, pool: str = DEFAULT_POOL, bind_address: str = "127.0.0.1") -> None:
+        self.backend = backend
+        self.pool = SubnetPool(pool)
+        self.bind_address = bind_address
+
+    # Building -----------------------------------------------------------------
+
+    def provision(self, spec: RangeSpec, progress: Progress | None = None) -> TeamRangeState:
+        """Create whatever of the team's range is missing, configure it, wait until it answers."""
+        say = progress or (lambda message: None)
+        hostfw.ensure_rules()
+        say("networks")
+        plan = layout(spec, ensure_networks(self.backend, self.pool, spec))
+        existing = self._containers(spec.exercise, spec.team)
+        for host in spec.hosts:
+            container = existing.get(host.name)
+            if container is None:
+                say(f"create {host.name}")
+                container_id = create_host(self.backend, spec, plan, host)
+            else:
+                container_id = container.id
+            self._bring_up(spec, plan, host, container_id, say)
+        self._ensure_gateway(spec, plan, existing.get(labels.GATEWAY_HOST), say)
+        return self.status(spec)
+
+    def _bring_up(self, spec: RangeSpec, plan: Layout, host: HostSpec, container_id: str, say: Progress) -> None:
+        info = self.backend.container(container_id)
+        if info is not None and info.status == "paused":
+            self.backend.unpause(container_id)
+        elif info is None or info.status != "running":
+            self.backend.start(container_id)
+        set_routes(self.backend, spec, plan, host, container_id)
+        say(f"configure {host.name}")
+        configure_inside(self.backend, container_id, host)
+        say(f"wait {host.name}")
+        wait_ready(plan.first_address(host), ready_ports(host), host.name)
+
+    def _ensure_gateway(self, spec: RangeSpec, plan: Layout, existing: ContainerInfo | None, say: Progress) -> None:
+        gateway = HostSpec(name=labels.GATEWAY_HOST, image=spec.gateway_image,
+                       segments=(labels.ACCESS_SEGMENT, *spec.access_segments),
+                       accounts=(Account(spec.gateway_user, spec.gateway_password),))
+        container_id = existing.id if existing else create_gateway(self.backend, spec, plan, self.bind_address)
+        info = self.backend.container(container_id)
+        if info is not None and info.status == "paused":
+            self.backend.unpause(container_id)
+        elif info is None or info.status != "running":
+            self.backend.start(container_id)
+        refreshed = self.backend.container(container_id)
+        if refreshed is None or refreshed.pid <= 0:
+            raise ProvisionError("gateway: the container is not running")
+        hostfw.remove_default_route(refreshed.pid)
+        say("configure gateway")
+        configure_inside(self.backend, container_id, gateway)
+        wait_ready(plan.addresses[labels.GATEWAY_HOST][labels.ACCESS_SEGMENT], [22], "gateway")
+
+    # Reading ------------------------------------------------------------------
+
+    def _containers(self, exercise: str, team: str) -> dict[str, ContainerInfo]:
+        return {
+            c.labels.get(labels.HOST, ""): c
+            for c in self.backend.containers(labels.filters(exercise, team))
+        }
+
+    def status(self, spec: RangeSpec) -> TeamRangeState:
+        found = self._containers(spec.exercise, spec.team)
+        networks = {
+            n.name: n.labels.get(labels.SEGMENT, "")
+            for n in self.backend.networks(labels.filters(spec.exercise, spec.team))
+        }
+        hosts = []
+        for name in [h.name for h in spec.hosts] + [labels.GATEWAY_HOST]:
+            container = found.get(name)
+            if container is None:
+                hosts.append(HostState(name, None, "missing"))
+                continue
+            addresses = {networks.get(net, net): ip for net, ip in container.addresses.items()}
+            hosts.append(HostState(name, container.id, container.status, addresses))
+        gateway = found.get(labels.GATEWAY_HOST)
+        port = gateway.published.get("22/tcp") if gateway else None
+        return TeamRangeState(spec.exercise, spec.team, tuple(hosts), port, len(networks))
+
+    def reconcile(self, spec: RangeSpec) -> TeamRangeState:
+        """After a crash or an engine restart: start what stopped, restore routes; report the rest.
+
+        Missing hosts are reported as missing, not silently recreated: the
+        control plane decides (``provision`` again, or ``reset_host``).
+        """
+        hostfw.ensure_rules()
+        found = self._containers(spec.exercise, spec.team)
+        subnets = ensure_networks(self.backend, self.pool, spec) if found else {}
+        plan = layout(spec, subnets) if subnets else None
+        for host in spec.hosts:
+            container = found.get(host.name)
+            if container is None or plan is None:
+                continue
+            if container.status in ("exited", "created"):
+                self.backend.start(container.id)
+            if container.status != "paused":
+                set_routes(self.backend, spec, plan, host, container.id)
+        return self.status(spec)
+
+    # Changing -----------------------------------------------------------------
+
+    def reset_host(self, spec: RangeSpec, host: str) -> TeamRangeState:
+        """Recreate one host from its image and the scenario, touching nothing else."""
+        target = spec.host(host)
+        plan = layout(spec, ensure_networks(self.backend, self.pool, spec))
+        current = self._containers(spec.exercise, spec.team).get(host)
+        if current is not None:
+            self.backend.remove_container(current.id)
+        container_id = create_host(self.backend, spec, plan, target)
+        self._bring_up(spec, plan, target, container_id, lambda message: None)
+        return self.status(spec)
+
+    def pause(self, exercise: str, team: str | None = None) -> int:
+        """Freeze every container (processes and files kept, e.g. overnight)."""
+        count = 0
+        for container in self.backend.containers(labels.filters(exercise, team)):
+            if container.status == "running":
+                self.backend.pause(container.id)
+                count += 1
+        return count
+
+    def resume(self, spec: RangeSpec) -> TeamRangeState:
+        for container in self._containers(spec.exercise, spec.team).values():
+            if container.status == "paused":
+                self.backend.unpause(container.id)
+        return self.reconcile(spec)
+
+    def teardown(self, exercise: str, team: str | None = None) -> int:
+        """Remove every labelled container and network (idempotent); returns how many."""
+        removed = 0
+        for container in self.backend.containers(labels.filters(exercise, team)):
+            self.backend.remove_container(container.id)
+            removed += 1
+        for network in self.backend.networks(labels.filters(exercise, team)):
+            self.backend.remove_network(network.id)
+            removed += 1
+        return removed
+
+    def discard_failed(self, exercise: str, team: str) -> None:
+        """After a failed provisioning: remove the team's containers, keep nothing half-made."""
+        for container in self.backend.containers(labels.filters(exercise, team)):
+            remove_quietly(self.backend, container.id)
+
+    # Inside hosts ---------------------------------------------------------------
+
+    def container_id(self, exercise: str, team: str, host: str) -> str:
+        found = self.backend.containers(labels.filters(exercise, team, host))
+        if not found:
+            raise HostNotFound(f"team {team} has no host {host!r} (exercise {exercise})")
+        return found[0].id
+
+    def exec(self, exercise: str, team: str, host: str, argv: Sequence[str], *, user: str = "root",
+             timeout: float = 30, max_output: int = 65536) -> ExecResult:
+        return self.backend.exec(self.container_id(exercise, team, host), argv, user=user,
+                                 timeout=timeout, max_output=max_output)
+
+    def start_detached(self, exercise: str, team: str, host: str, argv: Sequence[str], *, user: str = "root") -> None:
+        self.backend.start_detached(self.container_id(exercise, team, host), argv, user=user)
+
+    def put_file(self, exercise: str, team: str, host: str, path: str, content: bytes, mode: int = 0o644) -> None:
+        self.backend.put_file(self.container_id(exercise, team, host), path, content, mode)
+
+    def get_file(self, exercise: str, team: str, host: str, path: str, max_bytes: int = 1024 * 1024) -> bytes | None:
+        return self.backend.get_file(self.container_id(exercise, team, host), path, max_bytes)
+
+    def processes(self, exercise: str, team: str, host: str) -> list[ProcessInfo]:
+        return self.backend.processes(self.container_id(exercise, team, host))

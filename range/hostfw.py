@@ -1,0 +1,82 @@
+"""The Docker host's own firewall rules that keep ranges in (iptables, idempotent).
+
+Range bridges are named ``mmr…``. Docker's ``internal`` flag would forbid
+routing through a router container, so ranges use ordinary bridges without
+masquerading, and these rules close every way out:
+
+- INPUT: nothing new from a range bridge reaches the Docker host itself;
+- DOCKER-USER: nothing new leaves a range bridge for another interface, and
+  nothing new enters one from outside (published ports arrive through
+  docker-proxy on the host, which is not forwarding).
+
+They are checked before every provisioning, so a restarted dockerd or a
+flushed table gets them back.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+from range.errors import RangeError
+
+BRIDGE_PREFIX = "mmr"
+RULES: tuple[tuple[str, ...], ...] = (
+    ("INPUT", "-i", f"{BRIDGE_PREFIX}+", "-m", "conntrack", "!", "--ctstate", "ESTABLISHED,RELATED",
+     "-m", "comment", "--comment", "mamori: ranges never reach the host", "-j", "DROP"),
+    ("DOCKER-USER", "-i", f"{BRIDGE_PREFIX}+", "!", "-o", f"{BRIDGE_PREFIX}+",
+     "-m", "comment", "--comment", "mamori: ranges have no way out", "-j", "DROP"),
+    ("DOCKER-USER", "!", "-i", f"{BRIDGE_PREFIX}+", "-o", f"{BRIDGE_PREFIX}+", "-m", "conntrack", "!",
+     "--ctstate", "ESTABLISHED,RELATED", "-m", "comment", "--comment", "mamori: nothing enters a range",
+     "-j", "DROP"),
+)
+
+
+class FirewallError(RangeError):
+    """The host firewall rules could not be put in place."""
+
+
+def ensure_rules() -> list[str]:
+    """Insert any missing rule; return the ones that were missing (empty when all were there)."""
+    iptables = shutil.which("iptables")
+    if iptables is None:
+        raise FirewallError("iptables is not installed on the Docker host (apt-get install iptables)")
+    _run([iptables, "-N", "DOCKER-USER"], check=False)
+    added = []
+    for chain, *spec in RULES:
+        if _run([iptables, "-C", chain, *spec], check=False).returncode != 0:
+            _run([iptables, "-I", chain, "1", *spec])
+            added.append(" ".join([chain, *spec]))
+    return added
+
+
+def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise FirewallError(f"{' '.join(argv[:4])} failed: {result.stderr.strip()}")
+    return result
+
+
+def set_default_route(pid: int, via: str) -> None:
+    """Route a container's traffic through *via* (its router), set from the host.
+
+    The container needs no NET_ADMIN: the route is written from outside, in
+    its network namespace.
+    """
+    nsenter = shutil.which("nsenter")
+    if nsenter is None:
+        raise FirewallError("nsenter is not installed on the Docker host (util-linux)")
+    result = subprocess.run(
+        [nsenter, "-t", str(pid), "-n", "ip", "route", "replace", "default", "via", via],
+        capture_output=True, text=True, timeout=10,
+    )
+    if result.returncode != 0:
+        raise FirewallError(f"setting the route via {via} failed: {result.stderr.strip()}")
+
+
+def remove_default_route(pid: int) -> None:
+    """Drop the default route Docker gave a container (its bridge, i.e. the Docker host)."""
+    nsenter = shutil.which("nsenter")
+    if nsenter is None:
+        raise FirewallError("nsenter is not installed on the Docker host (util-linux)")
+    subprocess.run([nsenter, "-t", str(pid), "-n", "ip", "route", "del", "default"],
+                   capture_output=True, text=True, timeout=10)

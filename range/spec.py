@@ -1,0 +1,76 @@
+"""What a team's range is made of: frozen, typed inputs of the range library.
+
+``app`` compiles a scenario and a team into a ``RangeSpec``; the range engine
+turns it into Docker networks and containers and back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Account:
+    user: str
+    password: str
+    admin: bool = False  # an administrator account logs in with root's rights (see docs)
+    shell: str = "/bin/bash"
+
+
+@dataclass(frozen=True)
+class PlacedFile:
+    path: str
+    content: bytes
+    mode: int = 0o644
+    owner: str = "root"
+
+
+@dataclass(frozen=True)
+class ServicePort:
+    name: str
+    port: int
+    protocol: str = "tcp"
+
+
+@dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 384 * 1024 * 1024
+    nano_cpus: int = 500_000_000  # half a core
+    pids: int = 512
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    name: str
+    image: str
+    segments: tuple[str, ...]
+    aliases: tuple[str, ...] = ()
+    accounts: tuple[Account, ...] = ()
+    files: tuple[PlacedFile, ...] = ()
+    startup: tuple[str, ...] = ()
+    services: tuple[ServicePort, ...] = ()
+    capabilities: tuple[str, ...] = ()
+    forwarding: bool = False
+    gateway: str | None = None
+    hidden: bool = False
+    trainee_login: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class RangeSpec:
+    """One team's range. ``exercise`` and ``team`` label everything made for it."""
+
+    exercise: str
+    team: str
+    segments: tuple[str, ...]
+    hosts: tuple[HostSpec, ...]
+    access_segments: tuple[str, ...]
+    gateway_image: str
+    gateway_user: str
+    gateway_password: str
+
+    def host(self, name: str) -> HostSpec:
+        for host in self.hosts:
+            if host.name == name:
+                return host
+        raise KeyError(name)

@@ -1,0 +1,274 @@
+"""The range engine against the real Docker Engine: two teams, probed from inside their containers."""
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Iterator
+
+import paramiko
+import pytest
+
+from range import labels
+from range.docker_backend import DockerBackend
+from range.engine import DockerRangeEngine, HostNotFound
+from range.images import build_image
+from tests.test_range.conftest import new_exercise_id
+from tests.test_range.ranges import small_range
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="module")
+def engine(docker_backend: DockerBackend) -> DockerRangeEngine:
+    for name in ("base", "router", "workstation", "webserver", "attacker"):
+        build_image(docker_backend, name, log=lambda line: None)
+    return DockerRangeEngine(docker_backend)
+
+
+@pytest.fixture(scope="module")
+def two_teams(engine: DockerRangeEngine) -> Iterator[tuple[str, dict]]:
+    exercise = new_exercise_id()
+    specs = {team: small_range(exercise, team) for team in ("a", "b")}
+    results: dict[str, object] = {}
+
+    def build(team: str) -> None:
+        results[team] = engine.provision(specs[team])
+
+    threads = [threading.Thread(target=build, args=(team,)) for team in specs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    yield exercise, specs
+    engine.teardown(exercise)
+
+
+def sh(engine: DockerRangeEngine, exercise: str, team: str, host: str, script: str, timeout: float = 20) -> str:
+    result = engine.exec(exercise, team, host, ["sh", "-c", script], timeout=timeout)
+    assert not result.timed_out, f"{host}: {script} timed out"
+    return result.text
+
+
+def connects(engine: DockerRangeEngine, exercise: str, team: str, host: str, address: str, port: int) -> bool:
+    probe = f"nc -z -w 3 {address} {port} && echo OPEN || echo CLOSED"
+    return sh(engine, exercise, team, host, probe).strip().endswith("OPEN")
+
+
+def test_both_teams_are_ready_with_every_host_running(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, specs = two_teams
+    for team, spec in specs.items():
+        state = engine.status(spec)
+        assert state.complete, state
+        assert {h.name for h in state.hosts} == {"fw01", "ws01", "web01", "attacker", labels.GATEWAY_HOST}
+        assert state.gateway_port and state.networks == 4
+
+
+def test_accounts_files_and_startup_are_in_place(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, _ = two_teams
+    out = sh(engine, exercise, "a", "ws01",
+             "id -u staff; id -un tanaka; stat -c '%U %a' /home/tanaka/住民データ.csv /home/tanaka; "
+             "cat /var/tmp/startup-ran")
+    assert out.split() == ["0", "tanaka", "tanaka", "600", "tanaka", "755", "provisioned"]
+
+
+def test_traffic_between_segments_goes_through_the_router(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, _ = two_teams
+    page = sh(engine, exercise, "a", "ws01", "curl -s -m 5 http://www.city.minato.example/")
+    assert "みなと" in page or "公式" in page
+    route = sh(engine, exercise, "a", "ws01", "ip route show default")
+    fw01 = engine.status(small_range(exercise, "a")).hosts[0].addresses["office"]
+    assert f"via {fw01}" in route
+    beacon = sh(engine, exercise, "a", "ws01", "curl -s -m 5 http://update.minato-cdn.example:8080/beacon")
+    assert beacon.strip()
+    log = sh(engine, exercise, "a", "attacker", "tail -n 1 /var/log/c2/beacons.log")
+    assert "GET /beacon" in log
+
+
+def test_a_team_cannot_reach_another_team(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, specs = two_teams
+    theirs = {h.name: h for h in engine.status(specs["b"]).hosts}
+    ours = {h.name: h for h in engine.status(specs["a"]).hosts}
+    # Positive control from the same place: our own web server answers.
+    assert connects(engine, exercise, "a", "ws01", ours["web01"].addresses["dmz"], 80)
+    assert not connects(engine, exercise, "a", "ws01", theirs["web01"].addresses["dmz"], 80)
+    assert not connects(engine, exercise, "a", "ws01", theirs["ws01"].addresses["office"], 22)
+    assert not connects(engine, exercise, "a", "fw01", theirs["fw01"].addresses["office"], 22)
+
+
+def test_no_range_host_reaches_the_docker_host(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, specs = two_teams
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        ours = {h.name: h for h in engine.status(specs["a"]).hosts}
+        for host, segment in (("ws01", "office"), ("fw01", "internet"), ("attacker", "internet")):
+            bridge_side = ours[host].addresses[segment].rsplit(".", 1)[0] + ".1"
+            assert connects(engine, exercise, "a", host, ours["fw01"].addresses[segment], 22), host
+            assert not connects(engine, exercise, "a", host, bridge_side, port), f"{host} reached the host"
+    finally:
+        listener.close()
+
+
+def test_no_range_host_has_a_way_out(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, _ = two_teams
+    # Asked of the kernel, so no packet is sent anywhere: the router and the hosts without
+    # a router have no route out; the others' default route leads to the router.
+    fw01 = {h.name: h for h in engine.status(small_range(exercise, "a")).hosts}["fw01"]
+    for host in ("fw01", labels.GATEWAY_HOST):
+        out = sh(engine, exercise, "a", host, "ip route get 192.0.2.1 2>&1")
+        assert "unreachable" in out, f"{host}: {out}"
+    for host in ("ws01", "web01", "attacker"):
+        route = sh(engine, exercise, "a", host, "ip route show default")
+        assert route.startswith("default via ") and route.split()[2] in fw01.addresses.values(), route
+    rules = subprocess.run(["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True).stdout
+    assert "mamori: ranges have no way out" in rules and "mamori: nothing enters a range" in rules
+    assert "mamori: ranges never reach the host" in subprocess.run(
+        ["iptables", "-S", "INPUT"], capture_output=True, text=True).stdout
+
+
+def test_hardening_reads_back_from_docker_inspect(engine: DockerRangeEngine, two_teams, docker_backend) -> None:  # type: ignore[no-untyped-def]
+    exercise, _ = two_teams
+    for container in docker_backend.containers(labels.filters(exercise, "a")):
+        config = docker_backend.api.inspect_container(container.id)["HostConfig"]
+        name = container.labels[labels.HOST]
+        assert config["Privileged"] is False, name
+        assert config["CapDrop"] == ["ALL"], name
+        assert ("NET_ADMIN" in (config["CapAdd"] or [])) == (name == "fw01"), name
+        assert "no-new-privileges:true" in config["SecurityOpt"], name
+        assert config["Memory"] > 0 and config["NanoCpus"] > 0 and config["PidsLimit"] > 0, name
+        assert config["RestartPolicy"]["Name"] == "unless-stopped", name
+        assert not config.get("Binds") and not docker_backend.api.inspect_container(container.id)["Mounts"], name
+
+
+def test_trainees_reach_hosts_through_the_gateway(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, specs = two_teams
+    state = engine.status(specs["a"])
+    gateway = paramiko.SSHClient()
+    gateway.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+    gateway.connect("127.0.0.1", port=state.gateway_port, username="team", password="gateway-pass-1",
+                    timeout=10, allow_agent=False, look_for_keys=False)
+    try:
+        channel = gateway.get_transport().open_channel("direct-tcpip", ("ws01", 22), ("127.0.0.1", 0))
+        host = paramiko.SSHClient()
+        host.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        host.connect("ws01", sock=channel, username="tanaka", password="tanaka-pass-1", timeout=10,
+                     allow_agent=False, look_for_keys=False)
+        _, out, _ = host.exec_command("hostname; whoami")
+        assert out.read().decode().split() == ["ws01", "tanaka"]
+        host.close()
+    finally:
+        gateway.close()
+
+
+def test_exec_is_bounded_in_time_and_output(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, _ = two_teams
+    slow = engine.exec(exercise, "a", "ws01", ["sh", "-c", "echo started; sleep 300"], timeout=1.5)
+    assert slow.timed_out and slow.exit_code is None and b"started" in slow.output
+    assert "sleep 300" not in " ".join(p.command for p in engine.processes(exercise, "a", "ws01"))
+    flood = engine.exec(exercise, "a", "ws01", ["sh", "-c", "yes mamori"], timeout=10, max_output=4096)
+    assert flood.truncated and len(flood.output) == 4096
+    with pytest.raises(HostNotFound):
+        engine.exec(exercise, "a", "ws99", ["true"])
+
+
+def test_files_and_processes_are_read_as_the_engine_sees_them(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, _ = two_teams
+    engine.put_file(exercise, "a", "ws01", "/tmp/mamori/engine.txt", "確認\n".encode())
+    assert engine.get_file(exercise, "a", "ws01", "/tmp/mamori/engine.txt") == "確認\n".encode()
+    assert engine.get_file(exercise, "a", "ws01", "/nope") is None
+    engine.start_detached(exercise, "a", "ws01", ["sh", "-c", "exec sleep 4321"], user="tanaka")
+    sh(engine, exercise, "a", "ws01", "printf '#!/bin/sh\\necho nothing\\n' > /bin/ps; chmod +x /bin/ps")
+    time.sleep(0.5)
+    seen = [p for p in engine.processes(exercise, "a", "ws01") if "sleep 4321" in p.command]
+    assert seen and seen[0].user == "tanaka"
+
+
+def test_reset_restores_one_host_and_touches_nothing_else(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, specs = two_teams
+    for team in ("a", "b"):
+        sh(engine, exercise, team, "ws01", "echo defaced > /var/tmp/mark; userdel -r tanaka")
+    before_a = {h.name: h.container_id for h in engine.status(specs["a"]).hosts}
+    before_b = {h.name: h.container_id for h in engine.status(specs["b"]).hosts}
+    after = {h.name: h.container_id for h in engine.reset_host(specs["a"], "ws01").hosts}
+    assert after["ws01"] != before_a["ws01"]
+    assert {k: v for k, v in after.items() if k != "ws01"} == {k: v for k, v in before_a.items() if k != "ws01"}
+    assert sh(engine, exercise, "a", "ws01", "cat /var/tmp/mark 2>/dev/null; id -un tanaka").split() == ["tanaka"]
+    assert {h.name: h.container_id for h in engine.status(specs["b"]).hosts} == before_b
+    assert sh(engine, exercise, "b", "ws01", "cat /var/tmp/mark").strip() == "defaced"
+
+
+def test_pause_and_resume_keep_files_and_processes(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, specs = two_teams
+    engine.start_detached(exercise, "b", "ws01", ["sh", "-c", "exec sleep 7777"])
+    sh(engine, exercise, "b", "ws01", "echo overnight > /var/tmp/kept")
+    time.sleep(0.3)
+    pid = next(p.pid for p in engine.processes(exercise, "b", "ws01") if "sleep 7777" in p.command)
+    assert engine.pause(exercise, "b") == 5
+    assert {h.state for h in engine.status(specs["b"]).hosts} == {"paused"}
+    assert {h.state for h in engine.status(specs["a"]).hosts} == {"running"}
+    state = engine.resume(specs["b"])
+    assert state.complete
+    assert any(p.pid == pid for p in engine.processes(exercise, "b", "ws01") if "sleep 7777" in p.command)
+    assert sh(engine, exercise, "b", "ws01", "cat /var/tmp/kept").strip() == "overnight"
+
+
+def test_a_restarted_range_is_reconciled(engine: DockerRangeEngine, two_teams, docker_backend) -> None:  # type: ignore[no-untyped-def]
+    exercise, specs = two_teams
+    for container in docker_backend.containers(labels.filters(exercise, "b")):
+        docker_backend.api.restart(container.id, timeout=2)
+    fw01 = {h.name: h for h in engine.status(specs["b"]).hosts}["fw01"].addresses["office"]
+    # Docker gives a restarted container its bridge (the Docker host) as default route again.
+    assert f"via {fw01}" not in sh(engine, exercise, "b", "ws01", "ip route show default")
+    state = engine.reconcile(specs["b"])
+    assert state.complete
+    assert f"via {fw01}" in sh(engine, exercise, "b", "ws01", "ip route show default")
+    assert "unreachable" in sh(engine, exercise, "b", "fw01", "ip route get 192.0.2.1 2>&1")
+    assert connects(engine, exercise, "b", "ws01", "web01", 80)
+
+
+PROVISION_SCRIPT = """
+import sys
+from range.docker_backend import DockerBackend
+from range.engine import DockerRangeEngine
+from tests.test_range.ranges import small_range
+DockerRangeEngine(DockerBackend()).provision(small_range(sys.argv[1], "c"), progress=lambda m: print(m, flush=True))
+"""
+
+
+def test_provisioning_resumes_after_the_control_plane_is_killed(engine: DockerRangeEngine, docker_backend) -> None:  # type: ignore[no-untyped-def]
+    exercise = new_exercise_id()
+    spec = small_range(exercise, "c")
+    child = subprocess.Popen([sys.executable, "-c", PROVISION_SCRIPT, exercise], stdout=subprocess.PIPE, text=True)
+    try:
+        for line in child.stdout:  # type: ignore[union-attr]
+            if line.startswith("configure ws01"):
+                break
+        child.kill()
+        child.wait(timeout=10)
+        partial = engine.status(spec)
+        assert not partial.complete
+        state = engine.provision(spec)
+        assert state.complete
+        assert len(docker_backend.containers(labels.filters(exercise))) == len(spec.hosts) + 1
+        assert len(docker_backend.networks(labels.filters(exercise))) == len(spec.segments) + 1
+    finally:
+        child.kill()
+        child.wait(timeout=10)
+        child.stdout.close()  # type: ignore[union-attr]
+        engine.teardown(exercise)
+
+
+def test_teardown_leaves_nothing_and_can_be_repeated(engine: DockerRangeEngine, docker_backend) -> None:  # type: ignore[no-untyped-def]
+    exercise = new_exercise_id()
+    engine.provision(small_range(exercise, "d"))
+    assert engine.teardown(exercise) == 5 + 4
+    assert docker_backend.containers(labels.filters(exercise)) == []
+    assert docker_backend.networks(labels.filters(exercise)) == []
+    assert docker_backend.client.volumes.list(filters={"label": f"{labels.EXERCISE}={exercise}"}) == []
+    assert engine.teardown(exercise) == 0
