@@ -6,6 +6,7 @@ instance files (notably the secret key) instead of inventing its own.
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ class Settings:
     secret_key: str
     docker_host: str | None = None
     range_bind_address: str = "127.0.0.1"
+    range_pool: str = "10.160.0.0/12"
+    provision_concurrency: int = 4
+    instance_id: str = "mamori"
     display_timezone: str = "Asia/Tokyo"
     default_locale: str = "ja"
     secure_cookies: bool = False
@@ -59,12 +63,46 @@ class Settings:
             secret_key=env.get("SECRET_KEY") or load_or_create_secret(instance / "secret_key"),
             docker_host=env.get("DOCKER_HOST") or None,
             range_bind_address=env.get("MAMORI_RANGE_BIND_ADDRESS") or "127.0.0.1",
+            range_pool=_subnet(env.get("MAMORI_RANGE_POOL") or "10.160.0.0/12"),
+            provision_concurrency=_positive(env.get("MAMORI_PROVISION_CONCURRENCY") or "4",
+                                            "MAMORI_PROVISION_CONCURRENCY"),
+            instance_id=env.get("MAMORI_INSTANCE_ID") or load_or_create_instance_id(instance / "instance_id"),
             display_timezone=tz.lstrip(":"),
             secure_cookies=_flag(env.get("MAMORI_SECURE_COOKIES")),
             scenarios_dir=Path(env.get("MAMORI_SCENARIOS_DIR") or PROJECT_ROOT / "scenarios"),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _subnet(value: str) -> str:
+    try:
+        network = ipaddress.IPv4Network(value)
+    except ValueError:
+        raise ConfigurationError(f"MAMORI_RANGE_POOL={value!r} is not an IPv4 network like 10.160.0.0/12")
+    if network.prefixlen > 22:
+        raise ConfigurationError(f"MAMORI_RANGE_POOL={value!r} is too small: use a /22 or larger")
+    return str(network)
+
+
+def _positive(value: str, name: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise ConfigurationError(f"{name}={value!r} must be a whole number from 1 to 64")
+    return int(value)
+
+
+def load_or_create_instance_id(path: Path) -> str:
+    """A short id naming this installation's ranges on a shared Docker Engine."""
+    if not path.exists():
+        try:
+            with open(path, "x", encoding="ascii") as handle:
+                handle.write(secrets.token_hex(3) + "\n")
+        except FileExistsError:
+            pass
+    value = path.read_text(encoding="ascii").strip()
+    if not value.isalnum():
+        raise ConfigurationError(f"{path} must hold letters and digits only; delete it to make a new one")
+    return value
 
 
 def _flag(value: str | None) -> bool:

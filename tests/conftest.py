@@ -66,7 +66,9 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings.from_env(
-        environ={"DATABASE_URL": database_url, "TZ": "Asia/Tokyo"},
+        environ={"DATABASE_URL": database_url, "TZ": "Asia/Tokyo",
+                 # Range labels start with "pytest-" so leftovers are found and removed.
+                 "MAMORI_INSTANCE_ID": f"pytest{uuid.uuid4().hex[:6]}"},
         instance_path=tmp_path / "instance",
         testing=True,
     )

@@ -30,7 +30,7 @@ def make_scenario(session: Session, *, slug: str = "demo", days: int = 1, versio
     scenario = Scenario(
         slug=slug, version=version, content_hash=hashlib.sha256(text.encode()).hexdigest(),
         title_ja="デモ演習", title_en="Demo exercise", level="beginner", days=days,
-        source_path=f"{slug}.yaml", source_text=text, document={"id": slug},
+        source_path=f"{slug}.yaml", source_text=text, document={"id": slug}, bundle={},
     )
     session.add(scenario)
     session.flush()

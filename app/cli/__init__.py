@@ -9,13 +9,14 @@ import click
 from flask.cli import FlaskGroup, NoAppException
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from app.cli import accounts, dbcmd, exercises, images, scenarios, serve
+from app.cli import accounts, dbcmd, exercises, images, ranges, scenarios, serve
 from app.migrate import SchemaOutOfDate
 from app.scenario import ScenarioError
 from app.services.errors import ServiceError
 from app.settings import ConfigurationError
+from range.errors import RangeError
 
-KNOWN_ERRORS = (ConfigurationError, ServiceError, SchemaOutOfDate, ScenarioError, images.ImageError)
+KNOWN_ERRORS = (ConfigurationError, ServiceError, SchemaOutOfDate, ScenarioError, RangeError)
 
 
 def _create_app():  # type: ignore[no-untyped-def]
@@ -61,7 +62,7 @@ def cli() -> None:
 
 
 for group in (dbcmd.db, accounts.user, accounts.token, exercises.exercise, exercises.roster,
-              scenarios.scenario, images.images, serve.serve, serve.setup):
+              scenarios.scenario, images.images, ranges.host, serve.serve, serve.setup):
     cli.add_command(group)
 
 

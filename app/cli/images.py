@@ -6,10 +6,7 @@ from flask.cli import with_appcontext
 
 from app.cli.context import settings
 from range.docker_backend import DockerBackend
-from range.errors import RangeError
 from range.images import available_images, build_image, image_tag
-
-ImageError = RangeError
 
 
 @click.group()

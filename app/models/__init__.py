@@ -4,6 +4,7 @@ from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.exercises import Exercise, ExerciseState, Membership, Scenario, Team
 from app.models.organisations import Organisation, Prefecture
+from app.models.ranges import RangeHost, RangeState, TeamRange
 
 __all__ = [
     "ApiToken",
@@ -14,9 +15,12 @@ __all__ = [
     "Membership",
     "Organisation",
     "Prefecture",
+    "RangeHost",
+    "RangeState",
     "Role",
     "Scenario",
     "Team",
+    "TeamRange",
     "User",
     "utcnow",
 ]

@@ -33,6 +33,8 @@ class Scenario(Base):
     source_path: Mapped[str] = mapped_column(String(500))
     source_text: Mapped[str] = mapped_column(Text)
     document: Mapped[dict] = mapped_column(JSON)
+    # The scenario's bundled files (relative path -> base64), kept with the version.
+    bundle: Mapped[dict] = mapped_column(JSON, default=dict)
     registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -1,6 +1,7 @@
 """Loading a scenario file for use: validated completely, identified by a content hash."""
 from __future__ import annotations
 
+import base64
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -8,6 +9,9 @@ from typing import Any
 
 from app.scenario.model import Scenario
 from app.scenario.validate import files_dir, validate_file
+
+
+MAX_BUNDLE_BYTES = 8 * 1024 * 1024
 
 
 class ScenarioError(Exception):
@@ -52,6 +56,19 @@ class ScenarioFile:
     @property
     def document(self) -> dict[str, Any]:
         return self.scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+    def bundle(self) -> dict[str, str]:
+        """The bundled files (relative path → base64), stored with this version."""
+        folder = files_dir(self.path)
+        files: dict[str, str] = {}
+        total = 0
+        for item in sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []:
+            data = item.read_bytes()
+            total += len(data)
+            if total > MAX_BUNDLE_BYTES:
+                raise ScenarioError([f"{folder}: the bundled files exceed {MAX_BUNDLE_BYTES // 2**20} MiB"])
+            files[item.relative_to(folder).as_posix()] = base64.b64encode(data).decode("ascii")
+        return files
 
 
 def load_scenario_file(path: Path) -> ScenarioFile:

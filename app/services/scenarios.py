@@ -39,6 +39,7 @@ def register_file(session: Session, loaded: ScenarioFile, *, actor: User | None 
         source_path=str(loaded.path),
         source_text=loaded.text,
         document=loaded.document,
+        bundle=loaded.bundle(),
     )
     session.add(scenario)
     session.flush()

@@ -11,7 +11,7 @@ from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
 from range.errors import EngineUnavailable
 
-TEST_EXERCISE_PREFIX = "pytest-"
+TEST_EXERCISE_PREFIX = "pytest"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,140 @@
+"""``mamori exercise provision|status|reconcile|teardown`` and ``mamori host reset``."""
+from __future__ import annotations
+
+import json
+import threading
+
+import click
+from flask.cli import with_appcontext
+
+from app.cli.context import database, settings
+from app.cli.exercises import exercise
+from app.models import RangeState
+from app.services import exercises, provisioning, ranges
+from range.docker_backend import DockerBackend
+from range.engine import DockerRangeEngine
+
+
+def range_engine() -> DockerRangeEngine:
+    config = settings()
+    return DockerRangeEngine(
+        DockerBackend(config.docker_host), pool=config.range_pool, bind_address=config.range_bind_address
+    )
+
+
+@exercise.command("provision")
+@click.argument("exercise_id", type=int)
+@click.option("--team", "teams", type=int, multiple=True, help="Only this team (repeatable); e.g. retry a failed one.")
+@click.option("--concurrency", type=click.IntRange(1, 64), default=None,
+              help="Teams built at once (default MAMORI_PROVISION_CONCURRENCY, 4).")
+@with_appcontext
+def provision(exercise_id: int, teams: tuple[int, ...], concurrency: int | None) -> None:
+    """Build every team's range and wait until each is ready or failed (exit 1 if any failed)."""
+    engine = range_engine()
+    config = settings()
+    with database().transaction() as session:
+        total_teams = len(teams) or len(exercises.get_exercise(session, exercise_id).teams)
+    lock = threading.Lock()
+    with click.progressbar(length=total_teams, label="provisioning", show_pos=True, file=None) as bar:
+        def progress(number: int, step: str, state: str) -> None:
+            with lock:
+                if state in (RangeState.READY.value, RangeState.FAILED.value):
+                    bar.update(1)
+                    mark = "ready" if state == RangeState.READY.value else f"FAILED: {step}"
+                    click.echo(f"\n  team {number}: {mark}", err=True)
+
+        outcomes = provisioning.provision_exercise(
+            database(), engine, config.instance_id, exercise_id, teams=list(teams) or None,
+            concurrency=concurrency or config.provision_concurrency, progress=progress,
+        )
+    failed = [o for o in outcomes if o.state is RangeState.FAILED]
+    click.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} teams ready")
+    for outcome in failed:
+        click.echo(f"team {outcome.number} failed: {outcome.reason}", err=True)
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+@exercise.command("status")
+@click.argument("exercise_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@with_appcontext
+def status(exercise_id: int, as_json: bool) -> None:
+    """Each team's range state and hosts, read back from Docker by label."""
+    config = settings()
+    engine = range_engine()
+    with database().transaction() as session:
+        current = exercises.get_exercise(session, exercise_id)
+        provisioning.refresh_status(session, engine, config.instance_id, current)
+        report = status_report(session, current, config.range_bind_address)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"exercise {report['exercise']} ({report['state']})")
+    for team in report["teams"]:
+        reason = f" — {team['reason']}" if team["reason"] else ""
+        click.echo(f"  team {team['team']:>2} {team['state']:<10} port {team['gateway']['port']}{reason}")
+        for host in team["hosts"]:
+            addresses = " ".join(f"{k}={v}" for k, v in host["addresses"].items())
+            click.echo(f"      {host['name']:<12} {host['state']:<8} {addresses}")
+
+
+def status_report(session, current, bind_address: str) -> dict:  # type: ignore[no-untyped-def]
+    teams = []
+    for team in current.teams:
+        row = ranges.team_range(session, team)
+        teams.append({
+            "team": team.number, "name": team.name, "state": row.state.value, "reason": row.reason,
+            "step": row.step,
+            "gateway": {"host": bind_address, "port": row.gateway_port, "user": row.gateway_user},
+            "hosts": [{"name": h.name, "container_id": h.container_id, "addresses": h.addresses,
+                       "state": h.state} for h in row.hosts],
+        })
+    return {"exercise": current.id, "state": current.state.value, "teams": teams}
+
+
+@exercise.command("reconcile")
+@click.argument("exercise_id", type=int)
+@with_appcontext
+def reconcile(exercise_id: int) -> None:
+    """After a crash or a Docker restart: restart stopped hosts, restore routes, mark what is missing."""
+    config = settings()
+    engine = range_engine()
+    with database().transaction() as session:
+        current = exercises.get_exercise(session, exercise_id)
+        provisioning.refresh_status(session, engine, config.instance_id, current, repair=True)
+        report = status_report(session, current, config.range_bind_address)
+    for team in report["teams"]:
+        click.echo(f"team {team['team']}: {team['state']} {team['reason']}".rstrip())
+
+
+@exercise.command("teardown")
+@click.argument("exercise_id", type=int)
+@click.option("--force", is_flag=True, help="Even while the exercise is running or paused.")
+@with_appcontext
+def teardown(exercise_id: int, force: bool) -> None:
+    """Remove every container and network of the exercise (safe to repeat)."""
+    config = settings()
+    with database().transaction() as session:
+        current = exercises.get_exercise(session, exercise_id)
+        removed = provisioning.teardown_exercise(session, range_engine(), config.instance_id, current, force=force)
+    click.echo(f"removed {removed} containers and networks")
+
+
+@click.group()
+def host() -> None:
+    """Range hosts."""
+
+
+@host.command("reset")
+@click.argument("exercise_id", type=int)
+@click.argument("team", type=int)
+@click.argument("host_name")
+@with_appcontext
+def reset(exercise_id: int, team: int, host_name: str) -> None:
+    """Recreate one host of one team from its image and the scenario."""
+    config = settings()
+    with database().transaction() as session:
+        current = exercises.get_exercise(session, exercise_id)
+        provisioning.reset_host(session, range_engine(), config.instance_id, current, team, host_name)
+    click.echo(f"team {team} {host_name}: reset")
