@@ -44,6 +44,12 @@ def create_app(settings: Settings | None = None) -> Flask:
             "security": [{"bearerAuth": []}],
         },
     )
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # Behind N reverse proxies, take the client address and scheme from their headers.
+        n = settings.trusted_proxies
+        flask_app.wsgi_app = ProxyFix(flask_app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     flask_app.extensions["mamori.db"] = Database(settings.database_url)
 
     login_manager.init_app(flask_app)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -37,10 +38,22 @@ def downgrade(database: Database, revision: str) -> None:
 
 def _run(database: Database, fn, revision: str) -> None:  # type: ignore[no-untyped-def]
     config = alembic_config(database)
+    sqlite = database.engine.dialect.name == "sqlite"
     try:
-        with database.engine.begin() as connection:
-            config.attributes["connection"] = connection
-            fn(config, revision)
+        with database.engine.connect() as connection:
+            if sqlite:
+                # SQLite rebuilds a table to alter it; with foreign keys on, dropping the
+                # old table would fail (or cascade). The pragma only works outside a transaction.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
+            with connection.begin():
+                config.attributes["connection"] = connection
+                fn(config, revision)
+            if sqlite:
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+    except CommandError as exc:
+        raise ConfigurationError(f"migration: {exc}") from None
     except OperationalError as exc:
         raise ConfigurationError(
             f"cannot reach the database {database.url}: {_first_line(exc)}"

@@ -34,6 +34,7 @@ class Settings:
     display_timezone: str = "Asia/Tokyo"
     default_locale: str = "ja"
     secure_cookies: bool = False
+    trusted_proxies: int = 0
     scenarios_dir: Path = PROJECT_ROOT / "scenarios"
     login_failure_limit: int = 5
     login_failure_window_seconds: int = 900
@@ -51,7 +52,9 @@ class Settings:
         instance = Path(
             instance_path or env.get("MAMORI_INSTANCE_PATH") or PROJECT_ROOT / "instance"
         ).resolve()
-        instance.mkdir(parents=True, exist_ok=True)
+        if not instance.exists():
+            # The folder holds the SQLite database and the secret key: owner only.
+            instance.mkdir(parents=True, mode=0o700)
         tz = env.get("TZ") or "Asia/Tokyo"
         try:
             ZoneInfo(tz.lstrip(":"))
@@ -69,6 +72,7 @@ class Settings:
             instance_id=env.get("MAMORI_INSTANCE_ID") or load_or_create_instance_id(instance / "instance_id"),
             display_timezone=tz.lstrip(":"),
             secure_cookies=_flag(env.get("MAMORI_SECURE_COOKIES")),
+            trusted_proxies=_count(env.get("MAMORI_TRUSTED_PROXIES") or "0", "MAMORI_TRUSTED_PROXIES"),
             scenarios_dir=Path(env.get("MAMORI_SCENARIOS_DIR") or PROJECT_ROOT / "scenarios"),
         )
         values.update(overrides)
@@ -83,6 +87,12 @@ def _subnet(value: str) -> str:
     if network.prefixlen > 22:
         raise ConfigurationError(f"MAMORI_RANGE_POOL={value!r} is too small: use a /22 or larger")
     return str(network)
+
+
+def _count(value: str, name: str) -> int:
+    if not value.isdigit() or int(value) > 5:
+        raise ConfigurationError(f"{name}={value!r} must be a whole number from 0 to 5")
+    return int(value)
 
 
 def _positive(value: str, name: str) -> int:

@@ -12,7 +12,7 @@ from tests.factories import add_member, make_exercise, make_scenario, make_user
 
 
 def issue_token(db: Session, user: User) -> str:
-    raw = tokens.issue(db, user, "test")
+    raw = tokens.issue(db, user, "test", actor=user)
     db.commit()
     return raw
 
@@ -105,7 +105,7 @@ def test_a_revoked_token_is_401(client, db):
     raw = issue_token(db, user)
     assert client.get("/api/v1/me", headers=bearer(raw)).status_code == 200
     token_id = db.scalar(select(ApiToken.id).where(ApiToken.user_id == user.id))
-    tokens.revoke(db, user, token_id)
+    tokens.revoke(db, user, token_id, actor=user)
     db.commit()
 
     assert client.get("/api/v1/me", headers=bearer(raw)).status_code == 401

@@ -79,8 +79,8 @@ def world(app: Flask, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     }
     add_member(db, team_a, users["trainee_a"])
     add_member(db, team_b, users["trainee_b"])
-    api_tokens = {name: tokens.issue(db, user, "matrix") for name, user in users.items()}
-    revocable = tokens.issue(db, users["instructor"], "to revoke")
+    api_tokens = {name: tokens.issue(db, user, "matrix", actor=user) for name, user in users.items()}
+    revocable = tokens.issue(db, users["instructor"], "to revoke", actor=None)
     db.commit()
     instructor_token = tokens.tokens_of(db, users["instructor"])[-1]
     assert revocable and instructor_token.name == "to revoke"

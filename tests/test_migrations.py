@@ -67,3 +67,28 @@ def test_require_current_names_the_fix(empty_database: Database) -> None:
         migrate.require_current(empty_database)
     migrate.upgrade(empty_database)
     migrate.require_current(empty_database)
+
+
+def test_upgrading_keeps_existing_exercises(empty_database: Database) -> None:
+    from sqlalchemy import text
+
+    migrate.upgrade(empty_database, "0001")
+    with empty_database.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO scenarios (slug, version, content_hash, title_ja, title_en, level, days, "
+            "source_path, source_text, document, registered_at) VALUES ('s', '1', 'h', 'タイトル', 't', "
+            "'beginner', 1, 'p', 'x', '{}', CURRENT_TIMESTAMP)"))
+        connection.execute(text(
+            "INSERT INTO exercises (name, scenario_id, state, days, current_day, venue, created_at) "
+            "VALUES ('演習', (SELECT id FROM scenarios), 'draft', 1, 1, '', CURRENT_TIMESTAMP)"))
+    migrate.upgrade(empty_database)
+    with empty_database.engine.connect() as connection:
+        assert connection.execute(text("SELECT name FROM exercises")).scalar() == "演習"
+        assert connection.execute(text("SELECT title_ja FROM scenarios")).scalar() == "タイトル"
+
+
+def test_an_unknown_revision_is_one_clear_error(empty_database: Database) -> None:
+    from app.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="9999"):
+        migrate.upgrade(empty_database, "9999")

@@ -6,7 +6,7 @@ rejected file) become one line on stderr and exit status 1 — no traceback.
 from __future__ import annotations
 
 import click
-from flask.cli import FlaskGroup, NoAppException
+from flask.cli import NoAppException, ScriptInfo
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from app.cli import accounts, dbcmd, exercises, images, ranges, scenarios, serve
@@ -25,7 +25,13 @@ def _create_app():  # type: ignore[no-untyped-def]
     return create_app()
 
 
-class MamoriGroup(FlaskGroup):
+class MamoriGroup(click.Group):
+    """A plain group whose commands can use ``with_appcontext`` (the app is made on first use)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):  # type: ignore[no-untyped-def]
+        extra.setdefault("obj", ScriptInfo(create_app=_create_app, set_debug_flag=False, load_dotenv_defaults=False))
+        return super().make_context(info_name, args, parent=parent, **extra)
+
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]
         try:
             return super().invoke(ctx)
@@ -46,17 +52,12 @@ def _database_problem(exc: Exception) -> str:
     lowered = detail.lower()
     if "no such table" in lowered or ("relation" in lowered and "does not exist" in lowered):
         return f"the database has no schema yet ({detail}): run `mamori db upgrade`"
+    if "no such column" in lowered or ("column" in lowered and "does not exist" in lowered):
+        return f"the database schema is older than this version of Mamori ({detail}): run `mamori db upgrade`"
     return f"cannot use the database: {detail} (check DATABASE_URL)"
 
 
-@click.group(
-    cls=MamoriGroup,
-    create_app=_create_app,
-    add_default_commands=False,
-    add_version_option=False,
-    load_dotenv=False,
-    set_debug_flag=False,
-)
+@click.group(cls=MamoriGroup)
 def cli() -> None:
     """Mamori (守り): cyber-defense exercise platform."""
 

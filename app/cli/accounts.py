@@ -58,6 +58,26 @@ def set_role(login: str, role: str) -> None:
     click.echo(f"{login} is now {role}")
 
 
+@user.command("deactivate")
+@click.argument("login")
+@with_appcontext
+def deactivate(login: str) -> None:
+    """Stop LOGIN from logging in (their sessions and tokens stop working)."""
+    with database().transaction() as session:
+        accounts.set_active(session, accounts.get_user(session, login), False, actor=None)
+    click.echo(f"{login} deactivated")
+
+
+@user.command("activate")
+@click.argument("login")
+@with_appcontext
+def activate(login: str) -> None:
+    """Let LOGIN log in again."""
+    with database().transaction() as session:
+        accounts.set_active(session, accounts.get_user(session, login), True, actor=None)
+    click.echo(f"{login} activated")
+
+
 @user.command("reset-password")
 @click.argument("login")
 @with_appcontext
@@ -80,5 +100,15 @@ def token() -> None:
 def create_token(login: str, name: str) -> None:
     """Issue an API token for LOGIN and print it (shown once)."""
     with database().transaction() as session:
-        raw = tokens.issue(session, accounts.get_user(session, login), name)
+        raw = tokens.issue(session, accounts.get_user(session, login), name, actor=None)
     click.echo(raw)
+
+
+@token.command("revoke")
+@click.argument("login")
+@with_appcontext
+def revoke_tokens(login: str) -> None:
+    """Revoke every API token of LOGIN."""
+    with database().transaction() as session:
+        count = tokens.revoke_all(session, accounts.get_user(session, login), actor=None)
+    click.echo(f"revoked {count} token(s) of {login}")

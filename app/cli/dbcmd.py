@@ -35,5 +35,6 @@ def downgrade(revision: str) -> None:
 @with_appcontext
 def current() -> None:
     """Print the database's migration and the newest one."""
+    click.echo(f"database: {database().url}")
     click.echo(f"current: {migrate.current_revision(database()) or '(empty)'}")
     click.echo(f"newest:  {migrate.head_revision()}")

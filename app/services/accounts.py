@@ -205,7 +205,8 @@ def ensure_first_admin(session: Session, password: str | None) -> tuple[User, st
     if not password:
         password = generated = generate_password(16)
     user = create_user(
-        session, login="admin", display_name="管理者", role=Role.ADMIN, password=password
+        session, login="admin", display_name="管理者", role=Role.ADMIN, password=password,
+        must_change_password=generated is not None,
     )
     return user, generated
 

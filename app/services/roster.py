@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -133,7 +134,7 @@ def import_roster(
     not create teams the exercise does not have.
     """
     rows, problems = _parse(data)
-    teams = {t.name: t for t in exercise.teams} | {str(t.number): t for t in exercise.teams}
+    teams = {_team_key(t.name): t for t in exercise.teams} | {str(t.number): t for t in exercise.teams}
     existing = set(session.scalars(select(User.login).where(User.login.in_([r.login for r in rows]))))
     problems += [
         _at(r.line, N_("login %(login)r already exists"), login=r.login)
@@ -142,7 +143,7 @@ def import_roster(
     problems += [
         _at(r.line, N_("the exercise has no team %(team)r (teams: %(teams)s)"),
             team=r.team, teams=", ".join(t.name for t in exercise.teams))
-        for r in rows if r.team and r.team not in teams
+        for r in rows if r.team and _team_key(r.team) not in teams
     ]
     if problems:
         raise RosterError(sorted(problems, key=lambda p: p.line or 0))
@@ -159,7 +160,7 @@ def import_roster(
             must_change_password=True,
             actor=actor,
         )
-        team: Team = teams[row.team]
+        team: Team = teams[_team_key(row.team)]
         session.add(Membership(exercise_id=exercise.id, team=team, user=user))
         imported.append(ImportedTrainee(row.login, row.name, team.name, password))
     session.flush()
@@ -168,6 +169,14 @@ def import_roster(
         exercise_id=exercise.id, ip=ip, trainees=len(imported),
     )
     return imported
+
+
+def _team_key(value: str) -> str:
+    """``Team 01``, ``team 1``, ``チーム1``, ``０１`` and ``1`` all name team 1."""
+    folded = unicodedata.normalize("NFKC", value).strip().lower()
+    for prefix in ("team", "チーム"):
+        folded = folded.removeprefix(prefix).strip()
+    return str(int(folded)) if folded.isdigit() else folded
 
 
 def _organisation(session: Session, name: str, prefecture_id: int | None) -> Organisation:

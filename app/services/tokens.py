@@ -18,10 +18,11 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def issue(session: Session, user: User, name: str, *, actor: User | None = None) -> str:
+def issue(session: Session, user: User, name: str, *, actor: User | None) -> str:
+    """A new token for *user*; *actor* is who asked (``None``: the operator's CLI)."""
     raw = PREFIX + secrets.token_urlsafe(32)
     session.add(ApiToken(user=user, name=name.strip()[:100] or "token", token_hash=_digest(raw)))
-    audit.record(session, "token.issue", actor=actor or user, target=f"user:{user.login}", name=name)
+    audit.record(session, "token.issue", actor=actor, target=f"user:{user.login}", name=name)
     return raw
 
 
@@ -43,10 +44,18 @@ def tokens_of(session: Session, user: User) -> list[ApiToken]:
     )
 
 
-def revoke(session: Session, user: User, token_id: int) -> None:
+def revoke(session: Session, user: User, token_id: int, *, actor: User | None) -> None:
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
         raise NotFound(N_("no such token"))
     if token.revoked_at is None:
         token.revoked_at = utcnow()
-        audit.record(session, "token.revoke", actor=user, target=f"user:{user.login}", name=token.name)
+        audit.record(session, "token.revoke", actor=actor, target=f"user:{user.login}", name=token.name)
+
+
+def revoke_all(session: Session, user: User, *, actor: User | None) -> int:
+    """Revoke every live token of *user* (e.g. from the operator's CLI); returns how many."""
+    live = [t for t in tokens_of(session, user) if t.revoked_at is None]
+    for token in live:
+        revoke(session, user, token.id, actor=actor)
+    return len(live)

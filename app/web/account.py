@@ -48,7 +48,7 @@ def api_tokens() -> str:
     issued = None
     user = current_user._get_current_object()
     if form.validate_on_submit():
-        issued = tokens.issue(session, user, form.name.data or "")
+        issued = tokens.issue(session, user, form.name.data or "", actor=user)
         session.commit()
         form = TokenForm(formdata=None)
     return render_template(
@@ -61,7 +61,8 @@ def api_tokens() -> str:
 def revoke_token(token_id: int) -> Response:
     session = db_session()
     try:
-        tokens.revoke(session, current_user._get_current_object(), token_id)
+        user = current_user._get_current_object()
+        tokens.revoke(session, user, token_id, actor=user)
     except ServiceError:
         abort(404)
     session.commit()

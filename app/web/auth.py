@@ -74,5 +74,6 @@ def logout() -> Response:
 def language(code: str) -> Response:
     response = make_response(redirect(_safe_next(request.args.get("next"))))
     if code in LANGUAGES:
-        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="Lax", httponly=True)
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="Lax", httponly=True,
+                            secure=settings().secure_cookies)
     return response

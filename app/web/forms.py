@@ -5,7 +5,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import DateField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
 from app.services.accounts import MIN_PASSWORD_LENGTH
 from app.services.exercises import MAX_TEAMS
@@ -35,7 +35,7 @@ class ExerciseForm(FlaskForm):
     scenario = SelectField(_l("Scenario"), validators=[DataRequired()])
     name = StringField(_l("Exercise name"), validators=[Optional(), Length(max=200)])
     team_count = IntegerField(
-        _l("Number of teams"), default=5, validators=[DataRequired(), NumberRange(1, MAX_TEAMS)]
+        _l("Number of teams"), default=5, validators=[InputRequired(), NumberRange(1, MAX_TEAMS)]
     )
     prefecture = SelectField(_l("Prefecture"), coerce=int, validators=[Optional()])
     venue = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])
