@@ -7,6 +7,7 @@ restarted control plane finds what exists instead of duplicating it.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, Sequence
 
 from range import hostfw, labels
@@ -22,6 +23,7 @@ from range.provision import (
     create_gateway,
     create_host,
     ensure_networks,
+    gateway_host,
     layout,
     ready_ports,
     remove_quietly,
@@ -29,7 +31,7 @@ from range.provision import (
     wait_ready,
 )
 from range.results import ContainerInfo, ExecResult, ProcessInfo
-from range.spec import Account, HostSpec, RangeSpec
+from range.spec import HostSpec, RangeSpec
 from range.status import HostState, TeamRangeState
 
 
@@ -62,21 +64,30 @@ class DockerRangeEngine:
     # Building -----------------------------------------------------------------
 
     def provision(self, spec: RangeSpec, progress: Progress | None = None) -> TeamRangeState:
-        """Create whatever of the team's range is missing, configure it, wait until it answers."""
+        """Create whatever of the team's range is missing, configure it, wait until it answers.
+
+        Containers are created one by one (cheap), then every host is started,
+        configured and awaited in parallel.
+        """
         say = progress or (lambda message: None)
         hostfw.ensure_rules()
         say("networks")
         plan = layout(spec, ensure_networks(self.backend, self.pool, spec))
         existing = self._containers(spec.exercise, spec.team)
+        ids: dict[str, str] = {}
         for host in spec.hosts:
-            container = existing.get(host.name)
-            if container is None:
+            found = existing.get(host.name)
+            if found is None:
                 say(f"create {host.name}")
-                container_id = create_host(self.backend, spec, plan, host)
-            else:
-                container_id = container.id
-            self._bring_up(spec, plan, host, container_id, say)
-        self._ensure_gateway(spec, plan, existing.get(labels.GATEWAY_HOST), say)
+            ids[host.name] = found.id if found else create_host(self.backend, spec, plan, host)
+        found_gateway = existing.get(labels.GATEWAY_HOST)
+        gateway_id = found_gateway.id if found_gateway else create_gateway(self.backend, spec, plan, self.bind_address)
+        jobs = [(host, ids[host.name]) for host in spec.hosts] + [(gateway_host(spec), gateway_id)]
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix=f"team-{spec.team}") as pool:
+            futures = [pool.submit(self._bring_up, spec, plan, host, cid, say) for host, cid in jobs]
+        errors = [f.exception() for f in futures if f.exception() is not None]
+        if errors:
+            raise errors[0]  # type: ignore[misc]
         return self.status(spec)
 
     def _bring_up(self, spec: RangeSpec, plan: Layout, host: HostSpec, container_id: str, say: Progress) -> None:
@@ -85,29 +96,20 @@ class DockerRangeEngine:
             self.backend.unpause(container_id)
         elif info is None or info.status != "running":
             self.backend.start(container_id)
-        set_routes(self.backend, spec, plan, host, container_id)
+        if host.name == labels.GATEWAY_HOST:
+            self._no_route_out(container_id)
+        else:
+            set_routes(self.backend, spec, plan, host, container_id)
         say(f"configure {host.name}")
         configure_inside(self.backend, container_id, host)
         say(f"wait {host.name}")
-        wait_ready(plan.first_address(host), ready_ports(host), host.name)
+        wait_ready(plan.addresses[host.name][host.segments[0]], ready_ports(host), host.name)
 
-    def _ensure_gateway(self, spec: RangeSpec, plan: Layout, existing: ContainerInfo | None, say: Progress) -> None:
-        gateway = HostSpec(name=labels.GATEWAY_HOST, image=spec.gateway_image,
-                       segments=(labels.ACCESS_SEGMENT, *spec.access_segments),
-                       accounts=(Account(spec.gateway_user, spec.gateway_password),))
-        container_id = existing.id if existing else create_gateway(self.backend, spec, plan, self.bind_address)
+    def _no_route_out(self, container_id: str) -> None:
         info = self.backend.container(container_id)
-        if info is not None and info.status == "paused":
-            self.backend.unpause(container_id)
-        elif info is None or info.status != "running":
-            self.backend.start(container_id)
-        refreshed = self.backend.container(container_id)
-        if refreshed is None or refreshed.pid <= 0:
+        if info is None or info.pid <= 0:
             raise ProvisionError("gateway: the container is not running")
-        hostfw.remove_default_route(refreshed.pid)
-        say("configure gateway")
-        configure_inside(self.backend, container_id, gateway)
-        wait_ready(plan.addresses[labels.GATEWAY_HOST][labels.ACCESS_SEGMENT], [22], "gateway")
+        hostfw.remove_default_route(info.pid)
 
     # Reading ------------------------------------------------------------------
 
@@ -153,6 +155,12 @@ class DockerRangeEngine:
                 self.backend.start(container.id)
             if container.status != "paused":
                 set_routes(self.backend, spec, plan, host, container.id)
+        gateway = found.get(labels.GATEWAY_HOST)
+        if gateway is not None and plan is not None:
+            if gateway.status in ("exited", "created"):
+                self.backend.start(gateway.id)
+            if gateway.status != "paused":
+                self._no_route_out(gateway.id)
         return self.status(spec)
 
     # Changing -----------------------------------------------------------------

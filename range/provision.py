@@ -13,7 +13,7 @@ from range import hostfw, labels
 from range.addressing import SubnetPool, host_address
 from range.docker_backend import DockerBackend, DockerFailure
 from range.errors import RangeError
-from range.spec import HostSpec, RangeSpec
+from range.spec import Account, HostSpec, RangeSpec
 
 GATEWAY_INDEX = 200  # the access gateway's address is .210 on each segment it joins
 BASE_CAPABILITIES = (
@@ -132,14 +132,22 @@ def create_host(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: Hos
         cap_add=sorted(set(BASE_CAPABILITIES) | set(host.capabilities)), sysctls=sysctls,
         memory_bytes=host.limits.memory_bytes, nano_cpus=host.limits.nano_cpus, pids=host.limits.pids,
     )
-    if host.files:
-        backend.put_files(container_id, [(f.path, f.content, f.mode) for f in host.files])
+    backend.put_files(container_id, [(f.path, f.content, f.mode) for f in host.files] + provisioning_files(host))
     return container_id
+
+
+def gateway_host(spec: RangeSpec) -> HostSpec:
+    """The team's SSH gateway, as a host: on the access network and the access segments."""
+    return HostSpec(
+        name=labels.GATEWAY_HOST, image=spec.gateway_image,
+        segments=(labels.ACCESS_SEGMENT, *spec.access_segments),
+        accounts=(Account(spec.gateway_user, spec.gateway_password),),
+    )
 
 
 def create_gateway(backend: DockerBackend, spec: RangeSpec, plan: Layout, bind_address: str) -> str:
     segments = (labels.ACCESS_SEGMENT, *spec.access_segments)
-    return backend.create_container(
+    container_id = backend.create_container(
         name=container_name(spec, labels.GATEWAY_HOST), image=spec.gateway_image,
         hostname=labels.GATEWAY_HOST,
         labels={**labels.for_team(spec.exercise, spec.team), labels.HOST: labels.GATEWAY_HOST,
@@ -151,6 +159,8 @@ def create_gateway(backend: DockerBackend, spec: RangeSpec, plan: Layout, bind_a
         memory_bytes=128 * 1024 * 1024, nano_cpus=250_000_000, pids=256,
         publish={"22/tcp": (bind_address, None)},
     )
+    backend.put_files(container_id, provisioning_files(gateway_host(spec)))
+    return container_id
 
 
 def set_routes(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: HostSpec, container_id: str) -> None:
@@ -165,43 +175,59 @@ def set_routes(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: Host
         hostfw.set_default_route(info.pid, plan.addresses[router.name][shared])
 
 
-def configure_inside(backend: DockerBackend, container_id: str, host: HostSpec) -> None:
-    """Accounts, file owners and start-up commands, once per container (marked when done)."""
-    if backend.exec(container_id, ["test", "-e", PROVISIONED_MARK], timeout=10).exit_code == 0:
-        return
+PROVISION_SCRIPT = "/etc/mamori/provision.sh"
+PASSWORDS_FILE = "/etc/mamori/.passwords"
+
+
+def provision_script(host: HostSpec) -> bytes:
+    """One shell script for accounts, passwords, file owners and start-up commands.
+
+    One exec per host instead of several per account and command; each step
+    announces itself on stderr so a failure names the step.
+    """
+    lines = [
+        "#!/bin/sh",
+        "set -u",
+        f"[ -e {PROVISIONED_MARK} ] && exit 0",
+        "step() { printf '@@step %s\\n' \"$1\" >&2; }",
+    ]
     for account in host.accounts:
-        _create_account(backend, container_id, host.name, account)
+        user, home, shell = shlex.quote(account.user), f"/home/{account.user}", shlex.quote(account.shell)
+        if account.admin:
+            # No setuid under no-new-privileges: an administrator account is root under its own name.
+            create = f"id -u {user} >/dev/null 2>&1 || useradd -o -u 0 -g 0 -M -d {home} -s {shell} {user}; mkdir -p {home}"
+        else:
+            # Files placed before start may have made the home directory already, owned by root.
+            create = f"(id -u {user} >/dev/null 2>&1 || useradd -m -s {shell} {user}) && chown {user}: {home}"
+        lines += [f"step {shlex.quote('creating account ' + account.user)}", f"{{ {create}; }} || exit 10"]
+    if host.accounts:
+        lines += ["step 'setting passwords'", f"chpasswd < {PASSWORDS_FILE} || exit 11"]
+    lines.append(f"rm -f {PASSWORDS_FILE}")
     for placed in host.files:
-        _must(backend.exec(container_id, ["chown", f"{placed.owner}:", placed.path], timeout=10),
-              host.name, f"chown {placed.owner} {placed.path}")
+        target = shlex.quote(placed.path)
+        lines += [f"step {shlex.quote(f'chown {placed.owner} {placed.path}')}",
+                  f"chown {shlex.quote(placed.owner)}: {target} || exit 12"]
     for index, command in enumerate(host.startup):
-        result = backend.exec(container_id, ["sh", "-c", command], timeout=120, max_output=16 * 1024)
-        _must(result, host.name, f"start-up command {index + 1} ({command[:60]})")
-    backend.exec(container_id, ["sh", "-c", f"mkdir -p /etc/mamori && touch {PROVISIONED_MARK}"], timeout=10)
+        lines += [f"step {shlex.quote(f'start-up command {index + 1} ({command[:60]})')}",
+                  f"sh -c {shlex.quote(command)} || exit 13"]
+    lines += [f"touch {PROVISIONED_MARK}", ""]
+    return "\n".join(lines).encode("utf-8")
 
 
-def _create_account(backend: DockerBackend, container_id: str, host: str, account) -> None:  # type: ignore[no-untyped-def]
-    user = shlex.quote(account.user)
-    home = f"/home/{account.user}"
-    if account.admin:
-        # No setuid under no-new-privileges: an administrator account is root under its own name.
-        create = (f"id -u {user} >/dev/null 2>&1 || useradd -o -u 0 -g 0 -M -d {home} "
-                  f"-s {shlex.quote(account.shell)} {user} && mkdir -p {home}")
-    else:
-        # Files placed before start may have made the home directory already, owned by root.
-        create = (f"(id -u {user} >/dev/null 2>&1 || useradd -m -s {shlex.quote(account.shell)} {user}) "
-                  f"&& chown {user}: {home}")
-    _must(backend.exec(container_id, ["sh", "-c", create], timeout=30), host, f"creating account {account.user}")
-    backend.put_file(container_id, "/run/mamori-passwords", f"{account.user}:{account.password}\n".encode(), 0o600)
-    _must(backend.exec(container_id, ["sh", "-c", "chpasswd < /run/mamori-passwords; status=$?; "
-                                      "rm -f /run/mamori-passwords; exit $status"], timeout=30),
-          host, f"setting the password of {account.user}")
+def provisioning_files(host: HostSpec) -> list[tuple[str, bytes, int]]:
+    passwords = "".join(f"{a.user}:{a.password}\n" for a in host.accounts).encode("utf-8")
+    return [(PROVISION_SCRIPT, provision_script(host), 0o700), (PASSWORDS_FILE, passwords, 0o600)]
 
 
-def _must(result, host: str, step: str) -> None:  # type: ignore[no-untyped-def]
-    if not result.ok:
-        why = "timed out" if result.timed_out else f"exit {result.exit_code}: {result.text.strip()[-300:]}"
-        raise ProvisionError(f"{host}: {step} failed ({why})")
+def configure_inside(backend: DockerBackend, container_id: str, host: HostSpec) -> None:
+    """Run the host's provisioning script (placed before start); it does nothing a second time."""
+    result = backend.exec(container_id, ["sh", PROVISION_SCRIPT], timeout=300, max_output=32 * 1024)
+    if result.ok:
+        return
+    steps = [line[8:] for line in result.text.splitlines() if line.startswith("@@step ")]
+    detail = "\n".join(line for line in result.text.splitlines() if not line.startswith("@@step "))
+    why = "timed out" if result.timed_out else f"exit {result.exit_code}: {detail.strip()[-300:]}"
+    raise ProvisionError(f"{host.name}: {steps[-1] if steps else 'provisioning'} failed ({why})")
 
 
 def wait_ready(address: str, ports: list[int], host: str, timeout: float = 90) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Exercise, RangeHost, RangeState, Team, TeamRange
 from app.scenario.model import Host as HostModel
+from app.scenario.model import Scenario as ScenarioModel
 from app.services import accounts, scenarios
 from app.services.errors import N_, NotFound
 from range.images import image_tag
@@ -42,17 +43,25 @@ def team_range(session: Session, team: Team) -> TeamRange:
 
 def compile_range(instance_id: str, exercise: Exercise, team: Team, row: TeamRange) -> RangeSpec:
     """The scenario version the exercise was created with, as *team*'s range."""
-    model = scenarios.parsed(exercise.scenario)
-    bundle = exercise.scenario.bundle or {}
+    return compile_model(
+        scenarios.parsed(exercise.scenario), exercise.scenario.bundle or {},
+        exercise=range_label(instance_id, exercise), team=team_label(team),
+        gateway_user=row.gateway_user, gateway_password=row.gateway_password,
+    )
+
+
+def compile_model(model: ScenarioModel, bundle: dict[str, str], *, exercise: str, team: str,
+                  gateway_user: str, gateway_password: str) -> RangeSpec:
+    """A validated scenario and its bundled files as one team's range spec."""
     return RangeSpec(
-        exercise=range_label(instance_id, exercise),
-        team=team_label(team),
+        exercise=exercise,
+        team=team,
         segments=tuple(segment.id for segment in model.network.segments),
         hosts=tuple(_host(host, bundle) for host in model.network.hosts),
         access_segments=tuple(model.network.access_segments),
         gateway_image=image_tag(GATEWAY_IMAGE),
-        gateway_user=row.gateway_user,
-        gateway_password=row.gateway_password,
+        gateway_user=gateway_user,
+        gateway_password=gateway_password,
     )
 
 

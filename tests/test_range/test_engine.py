@@ -247,7 +247,7 @@ def test_provisioning_resumes_after_the_control_plane_is_killed(engine: DockerRa
     child = subprocess.Popen([sys.executable, "-c", PROVISION_SCRIPT, exercise], stdout=subprocess.PIPE, text=True)
     try:
         for line in child.stdout:  # type: ignore[union-attr]
-            if line.startswith("configure ws01"):
+            if line.startswith("create web01"):
                 break
         child.kill()
         child.wait(timeout=10)
