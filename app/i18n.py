@@ -65,3 +65,18 @@ def translate(text: object) -> str:
     body = gettext(template, **params) if params else gettext(template)
     line = getattr(text, "line", None)
     return body if line is None else gettext("line %(line)d: ", line=line) + body
+
+
+RANGE_LABELS = {
+    "pending": _l("Waiting"),
+    "creating": _l("Being built"),
+    "ready": _l("Ready"),
+    "failed": _l("Failed"),
+    "paused": _l("Paused"),
+    "torn_down": _l("Torn down"),
+}
+
+
+def range_label(state: object) -> str:
+    value = getattr(state, "value", state)
+    return str(RANGE_LABELS.get(str(value), value))

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from app.models import Exercise, Membership, Role, Scenario, Team, User
+from app.scenario import load_scenario_file
 from app.services import accounts, exercises
 
 PASSWORD = "correct-horse-battery"
@@ -25,12 +27,20 @@ def make_user(session: Session, *, role: Role = Role.TRAINEE, login: str | None 
     return user
 
 
+MINIMAL = Path(__file__).parent / "scenarios" / "valid" / "minimal.yaml"
+
+
 def make_scenario(session: Session, *, slug: str = "demo", days: int = 1, version: str = "1.0") -> Scenario:
-    text = f"id: {slug}\nversion: '{version}'\n"
+    """A registered scenario: the valid minimal example under another id (and version)."""
+    loaded = load_scenario_file(MINIMAL)
+    document = {**loaded.document, "id": slug, "version": version}
+    if days == 2:
+        document["days"] = [*document["days"], {"length": "02:00"}]
+    text = loaded.text.replace("id: suspicious-beacon", f"id: {slug}", 1)
     scenario = Scenario(
-        slug=slug, version=version, content_hash=hashlib.sha256(text.encode()).hexdigest(),
-        title_ja="デモ演習", title_en="Demo exercise", level="beginner", days=days,
-        source_path=f"{slug}.yaml", source_text=text, document={"id": slug}, bundle={},
+        slug=slug, version=version, content_hash=hashlib.sha256(f"{text}{version}{days}".encode()).hexdigest(),
+        title_ja=loaded.title_ja, title_en=loaded.title_en, level=loaded.level, days=days,
+        source_path=f"{slug}.yaml", source_text=text, document=document, bundle={},
     )
     session.add(scenario)
     session.flush()

@@ -48,6 +48,8 @@ ROWS = [
     Row("POST", "/exercises/{exercise}/roster", (302, 403, 403, 400, 400)),
     Row("GET", "/teams/{team_a}", (302, 200, 403, 200, 200)),
     Row("GET", "/teams/{team_b}", (302, 403, 200, 200, 200)),
+    # No range has been built in this world: the member and staff get 404, others 403.
+    Row("GET", "/teams/{team_a}/ssh_config", (302, 404, 403, 404, 404)),
     Row("GET", "/admin/users", (302, 403, 403, 403, 200)),
     Row("POST", "/admin/users", (302, 403, 403, 403, 400)),
     Row("POST", "/admin/users/{trainee_a_user}/role", (302, 403, 403, 403, 302), {"role": "trainee"}),

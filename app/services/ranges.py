@@ -152,6 +152,17 @@ def ssh_config(team: Team, row: TeamRange, hosts: list[HostAccess], bind_address
     return "\n".join(lines)
 
 
+def rows_for(session: Session, exercise: Exercise) -> list[tuple[Team, TeamRange | None]]:
+    """Each team with its range row (``None`` before the first provisioning)."""
+    rows = {
+        row.team_id: row
+        for row in session.scalars(
+            select(TeamRange).where(TeamRange.team_id.in_([t.id for t in exercise.teams]))
+        )
+    }
+    return [(team, rows.get(team.id)) for team in exercise.teams]
+
+
 def get_team(session: Session, exercise: Exercise, number: int) -> Team:
     for team in exercise.teams:
         if team.number == number:

@@ -5,7 +5,7 @@ from flask import Flask, Response, current_app, redirect, render_template, reque
 from flask_login import current_user
 
 from app.extensions import login_manager
-from app.i18n import LANGUAGES, localized, select_locale, state_label, translate, when
+from app.i18n import LANGUAGES, localized, range_label, select_locale, state_label, translate, when
 from app.models import Role, User
 from app.web import account, admin, auth, exercises, main, teams
 from app.web.context import close_session, db_session
@@ -61,6 +61,7 @@ def register_web(app: Flask) -> None:
             "when": when,
             "state_label": state_label,
             "translate": translate,
+            "range_label": range_label,
         }
 
     for status in (400, 403, 404, 405, 413, 429, 500):

@@ -10,8 +10,8 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from app.i18n import localized, translate
-from app.models import Prefecture, Role
-from app.services import exercises, roster, scenarios
+from app.models import Prefecture, RangeState, Role
+from app.services import exercises, ranges, roster, scenarios
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session
@@ -67,7 +67,11 @@ def new() -> Response | str | tuple[str, int]:
 @require_role(Role.INSTRUCTOR)
 def show(exercise_id: int) -> str:
     exercise = _get(exercise_id)
-    return render_template("exercises/show.html", exercise=exercise, roster_form=RosterForm())
+    team_ranges = ranges.rows_for(db_session(), exercise)
+    building = any(row is not None and row.state in (RangeState.PENDING, RangeState.CREATING)
+                   for _, row in team_ranges)
+    return render_template("exercises/show.html", exercise=exercise, roster_form=RosterForm(),
+                           team_ranges=team_ranges, building=building)
 
 
 @bp.route("/<int:exercise_id>/roster", methods=["POST"])
@@ -77,7 +81,8 @@ def import_roster(exercise_id: int) -> tuple[str, int] | str:
     exercise = _get(exercise_id)
     form = RosterForm()
     if not form.validate_on_submit():
-        return render_template("exercises/show.html", exercise=exercise, roster_form=form), 400
+        return render_template("exercises/show.html", exercise=exercise, roster_form=form,
+                               team_ranges=ranges.rows_for(session, exercise)), 400
     data = form.roster.data.read(roster.MAX_BYTES + 1)
     try:
         imported = roster.import_roster(
@@ -86,7 +91,8 @@ def import_roster(exercise_id: int) -> tuple[str, int] | str:
     except roster.RosterError as exc:
         session.rollback()
         return render_template(
-            "exercises/show.html", exercise=exercise, roster_form=form, roster_problems=exc.problems
+            "exercises/show.html", exercise=exercise, roster_form=form, roster_problems=exc.problems,
+            team_ranges=ranges.rows_for(session, exercise),
         ), 400
     session.commit()
     return render_template("exercises/roster_slips.html", exercise=exercise, imported=imported)
