@@ -100,7 +100,7 @@ class RequestAction(ActionType):
     @dataclass(config=PARAMS_CONFIG, kw_only=True)
     class Params:
         source: HostId = Field(alias="from")
-        url: str = Field(pattern=r"^http://[a-z][a-z0-9-]{0,30}(:\d{1,5})?(/\S*)?$")
+        url: str = Field(pattern=r"^http://[a-z0-9][a-z0-9.-]{0,252}(:\d{1,5})?(/\S*)?$")
         method: Literal["GET", "POST"] = "GET"
         body: str | None = Field(default=None, max_length=100_000)
         content_type: str = "application/x-www-form-urlencoded"

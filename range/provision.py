@@ -94,20 +94,25 @@ def layout(spec: RangeSpec, subnets: dict[str, IPv4Network]) -> Layout:
     return Layout(subnets, addresses)
 
 
-def extra_hosts(spec: RangeSpec, plan: Layout, viewer: tuple[str, ...]) -> dict[str, str]:
+def extra_hosts(spec: RangeSpec, plan: Layout, viewer: tuple[str, ...], hidden_viewer: bool = False) -> dict[str, str]:
     """Every name of the range, as seen from a host on the *viewer* segments.
 
     A name resolves to the address on a segment both hosts share, else to the
-    target's first segment (reached through a router).
+    target's first segment (reached through a router). Visible hosts never
+    list a hidden host's id (trainees read /etc/hosts), only its aliases —
+    the domains a real resolver would answer for.
     """
     names: dict[str, str] = {}
-    targets = [(h.name, h.aliases, h.segments) for h in spec.hosts]
+    targets = [
+        (h.name if hidden_viewer or not h.hidden else None, h.aliases, h.segments) for h in spec.hosts
+    ]
     targets.append((labels.GATEWAY_HOST, (), tuple(plan.addresses[labels.GATEWAY_HOST])[1:] or
                     tuple(plan.addresses[labels.GATEWAY_HOST])))
-    for name, aliases, segments in targets:
+    for host, (name, aliases, segments) in zip([*spec.hosts, None], targets):
+        key = host.name if host is not None else labels.GATEWAY_HOST
         shared = [seg for seg in segments if seg in viewer]
-        address = plan.addresses[name][shared[0] if shared else segments[0]]
-        for alias in (name, *aliases):
+        address = plan.addresses[key][shared[0] if shared else segments[0]]
+        for alias in ((name,) if name else ()) + tuple(aliases):
             names[alias] = address
     return names
 
@@ -128,7 +133,7 @@ def create_host(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: Hos
             (network_name(spec, seg), plan.addresses[host.name][seg], (host.name, *host.aliases))
             for seg in host.segments
         ],
-        extra_hosts=extra_hosts(spec, plan, host.segments),
+        extra_hosts=extra_hosts(spec, plan, host.segments, host.hidden),
         cap_add=sorted(set(BASE_CAPABILITIES) | set(host.capabilities)), sysctls=sysctls,
         memory_bytes=host.limits.memory_bytes, nano_cpus=host.limits.nano_cpus, pids=host.limits.pids,
     )

@@ -111,7 +111,7 @@ class HttpCheck(CheckType):
     @dataclass(config=PARAMS_CONFIG, kw_only=True)
     class Params:
         source: HostId = Field(alias="from")
-        url: str = Field(pattern=r"^http://[a-z][a-z0-9-]{0,30}(:\d{1,5})?(/\S*)?$")
+        url: str = Field(pattern=r"^http://[a-z0-9][a-z0-9.-]{0,252}(:\d{1,5})?(/\S*)?$")
         method: Literal["GET", "HEAD", "POST"] = "GET"
         expect_status: int = Field(default=200, ge=100, le=599)
         contains: Regex | None = None

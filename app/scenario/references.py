@@ -24,7 +24,8 @@ Found = Iterator[tuple[Loc, str]]
 
 def cross_check(scenario: Scenario, files_dir: Path) -> list[tuple[Loc, str]]:
     rules = (_duplicates, _network, _injects, _checks, _tasks_and_reports, _model_response)
-    return [found for rule in rules for found in rule(scenario, files_dir)]
+    found = [problem for rule in rules for problem in rule(scenario, files_dir)]
+    return found + list(_visible_commands(scenario))
 
 
 def _duplicates(s: Scenario, _files: Path) -> Found:
@@ -168,15 +169,54 @@ def _action_refs(s: Scenario, loc: Loc, action: Any, files: Path) -> Found:
 
 
 def _host_refs(s: Scenario, loc: Loc, params: Any, host_fields: tuple[str, ...], url_fields: tuple[str, ...]) -> Found:
-    hosts = {h.id for h in s.network.hosts}
+    hosts = {h.id: h for h in s.network.hosts}
+    names = set(hosts) | {alias for h in s.network.hosts for alias in h.aliases}
     for field in host_fields:
         name = getattr(params, field)
         if name not in hosts:
             yield (*loc, "from" if field == "source" else field), f"unknown host {name!r}"
+    vantage = hosts.get(getattr(params, host_fields[0], ""), None) if host_fields else None
     for field in url_fields:
         name = urlsplit(getattr(params, field)).hostname or ""
-        if name not in hosts:
+        if name not in names:
             yield (*loc, field), f"the URL names unknown host {name!r}"
+        elif vantage is not None and not vantage.hidden and name in hosts and hosts[name].hidden:
+            yield (*loc, field), _hidden_message(hosts[name])
+
+
+def _hidden_message(host: Any) -> str:
+    hint = f"use one of its aliases ({', '.join(host.aliases)})" if host.aliases else "give it an alias"
+    return f"the hidden host {host.id!r} is not known by name on visible hosts; {hint}"
+
+
+def _hidden_names(s: Scenario, text: str) -> Iterator[Any]:
+    for host in s.network.hosts:
+        if host.hidden and re.search(rf"(?<![\w.-]){re.escape(host.id)}(?![\w-])", text):
+            yield host
+
+
+def _visible_commands(s: Scenario) -> Found:
+    """Commands run on visible hosts cannot use hidden hosts' ids (their /etc/hosts lacks them)."""
+    hosts = {h.id: h for h in s.network.hosts}
+    for i, host in enumerate(s.network.hosts):
+        if not host.hidden:
+            for k, command in enumerate(host.startup):
+                for hidden in _hidden_names(s, command):
+                    yield ("network", "hosts", i, "startup", k), _hidden_message(hidden)
+    for i, inject in enumerate(s.injects):
+        for field in ("actions", "cleanup"):
+            for k, action in enumerate(getattr(inject, field)):
+                target = hosts.get(getattr(action.params, "host", ""))
+                command = getattr(action.params, "command", None)
+                if target is None or target.hidden or command is None:
+                    continue
+                text = command if isinstance(command, str) else " ".join(command)
+                for hidden in _hidden_names(s, text):
+                    yield ("injects", i, field, k, "params", "command"), _hidden_message(hidden)
+    for i, step in enumerate(s.model_response):
+        if step.do == "command" and step.host in hosts and not hosts[step.host].hidden:
+            for hidden in _hidden_names(s, step.command):
+                yield ("model_response", i, "command"), _hidden_message(hidden)
 
 
 def _after_cycles_and_times(s: Scenario) -> Found:

@@ -272,3 +272,27 @@ def test_teardown_leaves_nothing_and_can_be_repeated(engine: DockerRangeEngine, 
     assert docker_backend.networks(labels.filters(exercise)) == []
     assert docker_backend.client.volumes.list(filters={"label": f"{labels.EXERCISE}={exercise}"}) == []
     assert engine.teardown(exercise) == 0
+
+
+def test_faults_fail_the_team_with_a_reason_and_leave_nothing_unremovable(docker_backend) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from range.addressing import PoolExhausted
+    from range.docker_backend import DockerFailure
+
+    small = DockerRangeEngine(docker_backend, pool="10.250.0.0/22")  # room for one team's 4 segments
+    exercise = new_exercise_id()
+    try:
+        small.provision(small_range(exercise, "a"))
+        with pytest.raises(PoolExhausted, match="no 4 free"):
+            small.provision(small_range(exercise, "b"))
+        broken = small_range(exercise, "a")
+        broken = replace(broken, hosts=tuple(
+            replace(h, image="mamori/no-such-image:1") if h.name == "web01" else h for h in broken.hosts))
+        small.teardown(exercise, "a")
+        with pytest.raises(DockerFailure, match="no-such-image"):
+            small.provision(broken)
+    finally:
+        assert small.teardown(exercise) >= 0
+        assert docker_backend.containers(labels.filters(exercise)) == []
+        assert docker_backend.networks(labels.filters(exercise)) == []
