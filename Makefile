@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 PO     := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO     := $(PO:.po=.mo)
 
-.PHONY: run test install docker images setup serve catalogs translations clean
+.PHONY: run test install docker images setup serve catalogs translations bench clean
 
 ## make run: install, make sure Docker answers, build images, set up the database, serve.
 run: install docker images setup
@@ -46,6 +46,10 @@ setup: install
 
 serve: install
 	$(BIN)/mamori serve
+
+## make bench: provisioning 20 teams of the largest bundled scenario against a plain SDK loop.
+bench: install docker images
+	$(BIN)/python bench/provision.py --teams $${BENCH_TEAMS:-20}
 
 clean:
 	rm -rf $(VENV) build *.egg-info

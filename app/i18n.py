@@ -49,9 +49,13 @@ STATE_LABELS = {
 }
 
 
+def _label(table: dict[str, object], state: object) -> str:
+    value = str(getattr(state, "value", state))
+    return str(table.get(value, value))
+
+
 def state_label(state: object) -> str:
-    value = getattr(state, "value", state)
-    return str(STATE_LABELS.get(str(value), value))
+    return _label(STATE_LABELS, state)
 
 
 def translate(text: object) -> str:
@@ -78,5 +82,4 @@ RANGE_LABELS = {
 
 
 def range_label(state: object) -> str:
-    value = getattr(state, "value", state)
-    return str(RANGE_LABELS.get(str(value), value))
+    return _label(RANGE_LABELS, state)

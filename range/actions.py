@@ -6,39 +6,34 @@ runtime's job, through the range backend.
 """
 from __future__ import annotations
 
-from typing import Annotated, Callable, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StringConstraints
 from pydantic.dataclasses import dataclass
 
-from scoring.params import PARAMS_CONFIG, AbsolutePath, Command, FileMode, HostId, Seconds, UnixUser
+from scoring.params import (
+    PARAMS_CONFIG,
+    AbsolutePath,
+    Command,
+    FileMode,
+    HostId,
+    ParamsKind,
+    Seconds,
+    UnixUser,
+    registrar,
+)
 
 BundledPath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./-]*$", max_length=300)]
 
 
-class ActionType:
-    """Base class of an action type: its parameters and which of them name hosts or files."""
+class ActionType(ParamsKind):
+    """Base class of an action type: its parameters and which of them name hosts or bundled files."""
 
-    name: ClassVar[str]
-    summary: ClassVar[str]
-    Params: ClassVar[type]
-    host_fields: ClassVar[tuple[str, ...]] = ("host",)
     bundled_fields: ClassVar[tuple[str, ...]] = ()
-    url_fields: ClassVar[tuple[str, ...]] = ()
 
 
 ACTION_TYPES: dict[str, type[ActionType]] = {}
-
-
-def register(name: str) -> Callable[[type[ActionType]], type[ActionType]]:
-    def decorator(cls: type[ActionType]) -> type[ActionType]:
-        if name in ACTION_TYPES:
-            raise ValueError(f"action type {name!r} registered twice")
-        cls.name = name
-        ACTION_TYPES[name] = cls
-        return cls
-
-    return decorator
+register = registrar(ACTION_TYPES, "action type")
 
 
 @register("run")

@@ -19,7 +19,6 @@ from range.provision import (
     Progress,
     ProvisionError,
     configure_inside,
-    container_name,
     create_gateway,
     create_host,
     ensure_networks,

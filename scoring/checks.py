@@ -7,7 +7,7 @@ does not, ERROR when the check itself could not decide.
 """
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field
 from pydantic.dataclasses import dataclass
@@ -15,6 +15,8 @@ from pydantic.dataclasses import dataclass
 from scoring.params import (
     PARAMS_CONFIG,
     AbsolutePath,
+    ParamsKind,
+    registrar,
     Command,
     HostId,
     Port,
@@ -25,28 +27,12 @@ from scoring.params import (
 )
 
 
-class CheckType:
+class CheckType(ParamsKind):
     """Base class of a check type: its parameters and which of them name hosts."""
-
-    name: ClassVar[str]
-    summary: ClassVar[str]
-    Params: ClassVar[type]
-    host_fields: ClassVar[tuple[str, ...]] = ("host",)
-    url_fields: ClassVar[tuple[str, ...]] = ()
 
 
 CHECK_TYPES: dict[str, type[CheckType]] = {}
-
-
-def register(name: str) -> Callable[[type[CheckType]], type[CheckType]]:
-    def decorator(cls: type[CheckType]) -> type[CheckType]:
-        if name in CHECK_TYPES:
-            raise ValueError(f"check type {name!r} registered twice")
-        cls.name = name
-        CHECK_TYPES[name] = cls
-        return cls
-
-    return decorator
+register = registrar(CHECK_TYPES, "check type")
 
 
 @register("command")

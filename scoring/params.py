@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any, Callable, ClassVar, TypeVar
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 
@@ -30,3 +30,36 @@ Command = Annotated[str, StringConstraints(min_length=1, max_length=20000)] | An
 ]
 UnixUser = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
 FileMode = Annotated[str, StringConstraints(pattern=r"^0?[0-7]{3,4}$")]
+
+
+class ParamsKind:
+    """A registered kind (a check type, an inject action): a name, a summary, typed parameters.
+
+    ``host_fields`` and ``url_fields`` name the parameters that refer to hosts,
+    so references can be validated when the scenario loads.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    Params: ClassVar[type]
+    host_fields: ClassVar[tuple[str, ...]] = ("host",)
+    url_fields: ClassVar[tuple[str, ...]] = ()
+
+
+K = TypeVar("K", bound=type[ParamsKind])
+
+
+def registrar(registry: dict[str, Any], what: str) -> Callable[[str], Callable[[K], K]]:
+    """A ``register(name)`` decorator filling *registry*; a name registered twice is an error."""
+
+    def register(name: str) -> Callable[[K], K]:
+        def decorator(cls: K) -> K:
+            if name in registry:
+                raise ValueError(f"{what} {name!r} registered twice")
+            cls.name = name
+            registry[name] = cls
+            return cls
+
+        return decorator
+
+    return register

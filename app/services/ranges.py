@@ -138,7 +138,7 @@ def ssh_config(team: Team, row: TeamRange, hosts: list[HostAccess], bind_address
     """An OpenSSH client configuration: every host through the team's gateway (ProxyJump)."""
     lines = [
         f"# Mamori — {team.exercise.name} / {team.name}",
-        f"Host mamori-gateway",
+        "Host mamori-gateway",
         f"    HostName {bind_address}",
         f"    Port {row.gateway_port or 22}",
         f"    User {row.gateway_user}",

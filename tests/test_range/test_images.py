@@ -18,11 +18,8 @@ pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def backend() -> DockerBackend:
-    try:
-        return DockerBackend()
-    except EngineUnavailable as exc:
-        pytest.fail(f"these tests need a Docker Engine (`make test` starts one): {exc}")
+def backend(docker_backend: DockerBackend) -> DockerBackend:
+    return docker_backend
 
 
 @pytest.fixture

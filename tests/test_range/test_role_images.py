@@ -20,7 +20,6 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 
 from range.docker_backend import DockerBackend
-from range.errors import EngineUnavailable
 from range.images import build_image
 
 TEST_LABEL = "org.mamori.test"
@@ -31,11 +30,8 @@ pytestmark = pytest.mark.docker
 
 
 @pytest.fixture(scope="module")
-def backend() -> DockerBackend:
-    try:
-        return DockerBackend()
-    except EngineUnavailable as exc:
-        pytest.fail(f"these tests need a Docker Engine (`make test` starts one): {exc}")
+def backend(docker_backend: DockerBackend) -> DockerBackend:
+    return docker_backend
 
 
 @pytest.fixture(scope="module")
