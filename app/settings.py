@@ -30,6 +30,7 @@ class Settings:
     range_bind_address: str = "127.0.0.1"
     range_pool: str = "10.160.0.0/12"
     provision_concurrency: int = 4
+    gateway_ports: tuple[int, int] = (42000, 42999)
     instance_id: str = "mamori"
     display_timezone: str = "Asia/Tokyo"
     default_locale: str = "ja"
@@ -69,6 +70,7 @@ class Settings:
             range_pool=_subnet(env.get("MAMORI_RANGE_POOL") or "10.160.0.0/12"),
             provision_concurrency=_positive(env.get("MAMORI_PROVISION_CONCURRENCY") or "4",
                                             "MAMORI_PROVISION_CONCURRENCY"),
+            gateway_ports=_port_range(env.get("MAMORI_GATEWAY_PORTS") or "42000-42999"),
             instance_id=env.get("MAMORI_INSTANCE_ID") or load_or_create_instance_id(instance / "instance_id"),
             display_timezone=tz.lstrip(":"),
             secure_cookies=_flag(env.get("MAMORI_SECURE_COOKIES")),
@@ -87,6 +89,13 @@ def _subnet(value: str) -> str:
     if network.prefixlen > 22:
         raise ConfigurationError(f"MAMORI_RANGE_POOL={value!r} is too small: use a /22 or larger")
     return str(network)
+
+
+def _port_range(value: str) -> tuple[int, int]:
+    low, _, high = value.partition("-")
+    if not (low.isdigit() and high.isdigit() and 1024 <= int(low) <= int(high) <= 65535):
+        raise ConfigurationError(f"MAMORI_GATEWAY_PORTS={value!r} must look like 42000-42999 (ports ≥ 1024)")
+    return int(low), int(high)
 
 
 def _count(value: str, name: str) -> int:

@@ -172,9 +172,12 @@ class DockerBackend:
         except NotFound:
             return None
         networks = data["NetworkSettings"].get("Networks") or {}
-        ports = data["NetworkSettings"].get("Ports") or {}
+        # Requested bindings count too: a created, not yet started container already holds its port.
+        requested = (data.get("HostConfig") or {}).get("PortBindings") or {}
+        ports = {**requested, **(data["NetworkSettings"].get("Ports") or {})}
         published = {
-            port: int(bindings[0]["HostPort"]) for port, bindings in ports.items() if bindings
+            port: int(bindings[0]["HostPort"])
+            for port, bindings in ports.items() if bindings and bindings[0].get("HostPort")
         }
         return ContainerInfo(
             id=data["Id"], name=data["Name"].lstrip("/"), labels=data["Config"].get("Labels") or {},

@@ -7,6 +7,8 @@ restarted control plane finds what exists instead of duplicating it.
 """
 from __future__ import annotations
 
+import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol, Sequence
 
@@ -55,10 +57,29 @@ class RangeBackend(Protocol):
 class DockerRangeEngine:
     """Ranges on one Docker Engine."""
 
-    def __init__(self, backend: DockerBackend, *, pool: str = DEFAULT_POOL, bind_address: str = "127.0.0.1") -> None:
+    def __init__(self, backend: DockerBackend, *, pool: str = DEFAULT_POOL, bind_address: str = "127.0.0.1",
+                 gateway_ports: tuple[int, int] = (42000, 42999)) -> None:
         self.backend = backend
         self.pool = SubnetPool(pool)
         self.bind_address = bind_address
+        self.gateway_ports = gateway_ports
+        self._port_lock = threading.Lock()
+        self._reserved_ports: set[int] = set()
+
+    def _gateway_port(self) -> int:
+        """The lowest port of the range no gateway uses and that is free on the bind address."""
+        with self._port_lock:
+            taken = {
+                port for c in self.backend.containers(labels.filters())
+                for port in c.published.values()
+            } | self._reserved_ports
+            for port in range(self.gateway_ports[0], self.gateway_ports[1] + 1):
+                if port not in taken and _bindable(self.bind_address, port):
+                    self._reserved_ports.add(port)
+                    return port
+        raise RangeError(
+            f"no free gateway port left in {self.gateway_ports[0]}–{self.gateway_ports[1]} on {self.bind_address}"
+        )
 
     # Building -----------------------------------------------------------------
 
@@ -80,7 +101,15 @@ class DockerRangeEngine:
                 say(f"create {host.name}")
             ids[host.name] = found.id if found else create_host(self.backend, spec, plan, host)
         found_gateway = existing.get(labels.GATEWAY_HOST)
-        gateway_id = found_gateway.id if found_gateway else create_gateway(self.backend, spec, plan, self.bind_address)
+        if found_gateway is not None:
+            gateway_id = found_gateway.id
+        else:
+            port = self._gateway_port()
+            try:
+                gateway_id = create_gateway(self.backend, spec, plan, self.bind_address, port)
+            finally:
+                with self._port_lock:  # from now on the container's binding holds it
+                    self._reserved_ports.discard(port)
         jobs = [(host, ids[host.name]) for host in spec.hosts] + [(gateway_host(spec), gateway_id)]
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix=f"team-{spec.team}") as pool:
             futures = [pool.submit(self._bring_up, spec, plan, host, cid, say) for host, cid in jobs]
@@ -230,3 +259,14 @@ class DockerRangeEngine:
 
     def processes(self, exercise: str, team: str, host: str) -> list[ProcessInfo]:
         return self.backend.processes(self.container_id(exercise, team, host))
+
+
+def _bindable(address: str, port: int) -> bool:
+    probe = socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        probe.bind((address, port))
+        return True
+    except OSError:
+        return False
+    finally:
+        probe.close()

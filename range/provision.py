@@ -150,7 +150,8 @@ def gateway_host(spec: RangeSpec) -> HostSpec:
     )
 
 
-def create_gateway(backend: DockerBackend, spec: RangeSpec, plan: Layout, bind_address: str) -> str:
+def create_gateway(backend: DockerBackend, spec: RangeSpec, plan: Layout, bind_address: str, port: int) -> str:
+    """The gateway, its SSH published on a fixed port (a random one would change at every restart)."""
     segments = (labels.ACCESS_SEGMENT, *spec.access_segments)
     container_id = backend.create_container(
         name=container_name(spec, labels.GATEWAY_HOST), image=spec.gateway_image,
@@ -162,7 +163,7 @@ def create_gateway(backend: DockerBackend, spec: RangeSpec, plan: Layout, bind_a
         extra_hosts=extra_hosts(spec, plan, segments), cap_add=BASE_CAPABILITIES,
         sysctls={"net.ipv4.ping_group_range": "0 2147483647"},
         memory_bytes=128 * 1024 * 1024, nano_cpus=250_000_000, pids=256,
-        publish={"22/tcp": (bind_address, None)},
+        publish={"22/tcp": (bind_address, port)},
     )
     backend.put_files(container_id, provisioning_files(gateway_host(spec)))
     return container_id

@@ -18,7 +18,8 @@ from range.engine import DockerRangeEngine
 def range_engine() -> DockerRangeEngine:
     config = settings()
     return DockerRangeEngine(
-        DockerBackend(config.docker_host), pool=config.range_pool, bind_address=config.range_bind_address
+        DockerBackend(config.docker_host), pool=config.range_pool, bind_address=config.range_bind_address,
+        gateway_ports=config.gateway_ports,
     )
 
 

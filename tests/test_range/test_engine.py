@@ -296,3 +296,13 @@ def test_faults_fail_the_team_with_a_reason_and_leave_nothing_unremovable(docker
         assert small.teardown(exercise) >= 0
         assert docker_backend.containers(labels.filters(exercise)) == []
         assert docker_backend.networks(labels.filters(exercise)) == []
+
+
+def test_gateway_ports_are_fixed_and_distinct(engine: DockerRangeEngine, two_teams, docker_backend) -> None:  # type: ignore[no-untyped-def]
+    exercise, specs = two_teams
+    ports = {team: engine.status(spec).gateway_port for team, spec in specs.items()}
+    assert len(set(ports.values())) == 2
+    assert all(engine.gateway_ports[0] <= port <= engine.gateway_ports[1] for port in ports.values())
+    gateway = next(c for c in docker_backend.containers(labels.filters(exercise, "a", labels.GATEWAY_HOST)))
+    docker_backend.api.restart(gateway.id, timeout=2)
+    assert engine.status(specs["a"]).gateway_port == ports["a"], "a restart keeps the published port"
