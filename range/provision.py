@@ -62,20 +62,27 @@ def ensure_networks(backend: DockerBackend, pool: SubnetPool, spec: RangeSpec) -
         for n in backend.networks(labels.filters(spec.exercise, spec.team))
     }
     subnets = {seg: IPv4Network(n.subnet) for seg, n in existing.items() if seg and n.subnet}
-    missing = [seg for seg in all_segments(spec) if seg not in subnets]
-    if not missing:
-        return subnets
-    fresh = pool.allocate(len(missing), (IPv4Network(s) for s in backend.used_subnets()))
-    try:
-        for segment, subnet in zip(missing, fresh):
-            name = network_name(spec, segment)
-            backend.create_network(
-                name, str(subnet), bridge_name(name),
-                {**labels.for_team(spec.exercise, spec.team), labels.SEGMENT: segment},
-            )
-            subnets[segment] = subnet
-    finally:
-        pool.release(fresh)
+    for attempt in range(5):
+        missing = [seg for seg in all_segments(spec) if seg not in subnets]
+        if not missing:
+            break
+        fresh = pool.allocate(len(missing), (IPv4Network(s) for s in backend.used_subnets()))
+        try:
+            for segment, subnet in zip(missing, fresh):
+                name = network_name(spec, segment)
+                try:
+                    backend.create_network(
+                        name, str(subnet), bridge_name(name),
+                        {**labels.for_team(spec.exercise, spec.team), labels.SEGMENT: segment},
+                    )
+                except DockerFailure as exc:
+                    # Another control plane took the subnet between our look and our create: look again.
+                    if "overlap" not in str(exc).lower() or attempt == 4:
+                        raise
+                    break
+                subnets[segment] = subnet
+        finally:
+            pool.release(fresh)
     return subnets
 
 

@@ -139,3 +139,28 @@ def reset(exercise_id: int, team: int, host_name: str) -> None:
         current = exercises.get_exercise(session, exercise_id)
         provisioning.reset_host(session, range_engine(), config.instance_id, current, team, host_name)
     click.echo(f"team {team} {host_name}: reset")
+
+
+@click.group()
+def team() -> None:
+    """Teams' ranges."""
+
+
+@team.command("reset")
+@click.argument("exercise_id", type=int)
+@click.argument("team_number", type=int)
+@with_appcontext
+def reset_team(exercise_id: int, team_number: int) -> None:
+    """Rebuild one team's whole range from the scenario, touching no other team."""
+    config = settings()
+    engine = range_engine()
+    with database().transaction() as session:
+        current = exercises.get_exercise(session, exercise_id)
+        provisioning.discard_team(session, engine, config.instance_id, current, team_number)
+    outcomes = provisioning.provision_exercise(
+        database(), engine, config.instance_id, exercise_id, teams=[team_number], concurrency=1)
+    outcome = outcomes[0]
+    if outcome.state is not RangeState.READY:
+        click.echo(f"team {team_number} failed: {outcome.reason}", err=True)
+        raise click.exceptions.Exit(1)
+    click.echo(f"team {team_number}: reset and ready")

@@ -150,6 +150,19 @@ def teardown_exercise(session, engine: DockerRangeEngine, instance_id: str, exer
     return removed
 
 
+def discard_team(session, engine: DockerRangeEngine, instance_id: str, exercise: Exercise, number: int, *,  # type: ignore[no-untyped-def]
+                 actor: User | None = None) -> int:
+    """Remove one team's whole range (to rebuild it from the scenario with ``provision_exercise``)."""
+    team = ranges.get_team(session, exercise, number)
+    removed = engine.teardown(ranges.range_label(instance_id, exercise), ranges.team_label(team))
+    row = ranges.team_range(session, team)
+    row.state, row.reason, row.step, row.gateway_port = RangeState.PENDING, "", "", None
+    row.hosts.clear()
+    audit.record(session, "team.reset", actor=actor, target=f"team:{team.id}", exercise_id=exercise.id,
+                 removed=removed)
+    return removed
+
+
 def reset_host(session, engine: DockerRangeEngine, instance_id: str, exercise: Exercise, number: int,  # type: ignore[no-untyped-def]
                host: str, *, actor: User | None = None) -> None:
     team = ranges.get_team(session, exercise, number)

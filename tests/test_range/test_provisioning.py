@@ -108,3 +108,16 @@ def test_reset_host_from_the_cli(app: Flask, db, exercise_id: int) -> None:  # t
     bad = app.test_cli_runner().invoke(cli, ["host", "reset", str(exercise_id), "1", "nope"])
     assert bad.exit_code == 1 and "no host 'nope'" in bad.output
     run(app, "exercise", "teardown", str(exercise_id))
+
+
+def test_reset_a_whole_team(app: Flask, db, exercise_id: int) -> None:  # type: ignore[no-untyped-def]
+    assert run(app, "exercise", "provision", str(exercise_id)).exit_code == 0
+    before = json.loads(run(app, "exercise", "status", str(exercise_id), "--json").stdout)
+    result = run(app, "team", "reset", str(exercise_id), "2")
+    assert result.exit_code == 0, result.output
+    after = json.loads(run(app, "exercise", "status", str(exercise_id), "--json").stdout)
+    ids = lambda report, team: {h["name"]: h["container_id"] for h in report["teams"][team]["hosts"]}  # noqa: E731
+    assert ids(after, 0) == ids(before, 0)
+    assert not set(ids(after, 1).values()) & set(ids(before, 1).values())
+    assert after["teams"][1]["state"] == "ready"
+    run(app, "exercise", "teardown", str(exercise_id))
