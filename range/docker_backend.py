@@ -297,13 +297,19 @@ class DockerBackend:
             time.sleep(0.02)
 
     def _kill_exec(self, exec_id: str) -> None:
-        """Kill an exec'd process and its descendants (host PIDs: the engine is local)."""
+        """Kill an exec'd process and its descendants.
+
+        The PIDs are the Docker host's, so this only works with a local engine;
+        a PID is killed only if its cgroup names the exec's container, never
+        a process of the control plane's machine that happens to reuse it.
+        """
         try:
-            pid = int(self.api.exec_inspect(exec_id).get("Pid") or 0)
+            info = self.api.exec_inspect(exec_id)
         except DockerException:
             return
-        if pid > 0:
-            _kill_tree(pid)
+        pid, container = int(info.get("Pid") or 0), str(info.get("ContainerID") or "")
+        if pid > 0 and container and _in_container(pid, container):
+            _kill_tree(pid, container)
 
     def start_detached(self, container_id: str, argv: Sequence[str], *, user: str = "root") -> None:
         try:
@@ -433,7 +439,17 @@ def _close_hijacked(raw: object) -> None:
                 pass
 
 
-def _kill_tree(pid: int) -> None:
+def _in_container(pid: int, container_id: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
+            return container_id in handle.read()
+    except OSError:
+        return False
+
+
+def _kill_tree(pid: int, container_id: str) -> None:
+    if not _in_container(pid, container_id):
+        return
     children: list[int] = []
     try:
         for task in os.listdir(f"/proc/{pid}/task"):
@@ -446,7 +462,7 @@ def _kill_tree(pid: int) -> None:
     except OSError:
         pass
     for child in children:
-        _kill_tree(child)
+        _kill_tree(child, container_id)
 
 
 def _network_info(data: dict) -> NetworkInfo:

@@ -179,10 +179,13 @@ class DockerRangeEngine:
             container = found.get(host.name)
             if container is None or plan is None:
                 continue
-            if container.status in ("exited", "created"):
-                self.backend.start(container.id)
-            if container.status != "paused":
-                set_routes(self.backend, spec, plan, host, container.id)
+            try:
+                if container.status in ("exited", "created"):
+                    self.backend.start(container.id)
+                if container.status != "paused":
+                    set_routes(self.backend, spec, plan, host, container.id)
+            except RangeError:
+                continue  # a host that cannot run shows as such in the status below
         gateway = found.get(labels.GATEWAY_HOST)
         if gateway is not None and plan is not None:
             if gateway.status in ("exited", "created"):

@@ -6,14 +6,15 @@ masquerading, and these rules close every way out:
 
 - INPUT: nothing new from a range bridge reaches the Docker host itself;
 - DOCKER-USER: nothing new leaves a range bridge for another interface, and
-  nothing new enters one from outside (published ports arrive through
-  docker-proxy on the host, which is not forwarding).
+  nothing new enters one from outside, except what Docker's port publishing
+  DNATs to a gateway (trainees at a venue reaching the bind address).
 
 They are checked before every provisioning, so a restarted dockerd or a
 flushed table gets them back.
 """
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
 
@@ -26,7 +27,7 @@ RULES: tuple[tuple[str, ...], ...] = (
     ("DOCKER-USER", "-i", f"{BRIDGE_PREFIX}+", "!", "-o", f"{BRIDGE_PREFIX}+",
      "-m", "comment", "--comment", "mamori: ranges have no way out", "-j", "DROP"),
     ("DOCKER-USER", "!", "-i", f"{BRIDGE_PREFIX}+", "-o", f"{BRIDGE_PREFIX}+", "-m", "conntrack", "!",
-     "--ctstate", "ESTABLISHED,RELATED", "-m", "comment", "--comment", "mamori: nothing enters a range",
+     "--ctstate", "ESTABLISHED,RELATED,DNAT", "-m", "comment", "--comment", "mamori: nothing enters a range",
      "-j", "DROP"),
 )
 
@@ -41,12 +42,36 @@ def ensure_rules() -> list[str]:
     if iptables is None:
         raise FirewallError("iptables is not installed on the Docker host (apt-get install iptables)")
     _run([iptables, "-N", "DOCKER-USER"], check=False)
+    _remove_outdated(iptables)
     added = []
     for chain, *spec in RULES:
         if _run([iptables, "-C", chain, *spec], check=False).returncode != 0:
             _run([iptables, "-I", chain, "1", *spec])
             added.append(" ".join([chain, *spec]))
     return added
+
+
+def _remove_outdated(iptables: str) -> None:
+    """Delete our rules that an older version inserted and the current set no longer has."""
+    wanted = {(chain, *spec) for chain, *spec in RULES}
+    for chain in {rule[0] for rule in RULES}:
+        listing = _run([iptables, "-S", chain], check=False).stdout.splitlines()
+        for line in listing:
+            if "mamori:" not in line or not line.startswith(f"-A {chain} "):
+                continue
+            spec = tuple(shlex.split(line)[2:])
+            if not any(_same(spec, tuple(rule[1:])) for rule in wanted if rule[0] == chain):
+                _run([iptables, "-D", chain, *spec], check=False)
+
+
+def _same(listed: tuple[str, ...], rule: tuple[str, ...]) -> bool:
+    """iptables -S prints a rule's words in its own order; compare them as sets of words."""
+    return sorted(_canonical(listed)) == sorted(_canonical(rule))
+
+
+def _canonical(rule: tuple[str, ...]) -> tuple[str, ...]:
+    # iptables lists conntrack states in its own order (RELATED,ESTABLISHED).
+    return tuple(",".join(sorted(w.split(","))) if "ESTABLISHED" in w else w for w in rule)
 
 
 def _run(argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:

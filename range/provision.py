@@ -66,7 +66,12 @@ def ensure_networks(backend: DockerBackend, pool: SubnetPool, spec: RangeSpec) -
         missing = [seg for seg in all_segments(spec) if seg not in subnets]
         if not missing:
             break
-        fresh = pool.allocate(len(missing), (IPv4Network(s) for s in backend.used_subnets()))
+        fixed = dict(spec.fixed_subnets)
+        chosen = [IPv4Network(fixed[seg]) for seg in missing if seg in fixed]
+        missing = [seg for seg in missing if seg not in fixed] + [seg for seg in missing if seg in fixed]
+        allocated = len(missing) - len(chosen)
+        fresh = pool.allocate(allocated, (IPv4Network(s) for s in backend.used_subnets())) if allocated else []
+        fresh = fresh + chosen
         try:
             for segment, subnet in zip(missing, fresh):
                 name = network_name(spec, segment)
@@ -82,18 +87,24 @@ def ensure_networks(backend: DockerBackend, pool: SubnetPool, spec: RangeSpec) -
                     break
                 subnets[segment] = subnet
         finally:
-            pool.release(fresh)
+            pool.release(fresh[:allocated])
     return subnets
 
 
 def layout(spec: RangeSpec, subnets: dict[str, IPv4Network]) -> Layout:
     addresses: dict[str, dict[str, str]] = {}
     counters = {segment: 0 for segment in subnets}
+    fixed = {(h.name, seg): addr for h in spec.hosts for seg, addr in h.fixed_addresses}
+    taken = set(fixed.values())
     for host in spec.hosts:
         addresses[host.name] = {}
         for segment in host.segments:
-            addresses[host.name][segment] = str(host_address(subnets[segment], counters[segment]))
-            counters[segment] += 1
+            address = fixed.get((host.name, segment))
+            while address is None:
+                candidate = str(host_address(subnets[segment], counters[segment]))
+                counters[segment] += 1
+                address = None if candidate in taken else candidate
+            addresses[host.name][segment] = address
     addresses[labels.GATEWAY_HOST] = {
         segment: str(host_address(subnets[segment], GATEWAY_INDEX))
         for segment in (labels.ACCESS_SEGMENT, *spec.access_segments)
@@ -216,7 +227,6 @@ def provision_script(host: HostSpec) -> bytes:
     if host.accounts:
         # SHA-512 crypt: a fraction of yescrypt's CPU cost, which adds up over a whole venue.
         lines += ["step 'setting passwords'", f"chpasswd -c SHA512 < {PASSWORDS_FILE} || exit 11"]
-    lines.append(f"rm -f {PASSWORDS_FILE}")
     for placed in host.files:
         target = shlex.quote(placed.path)
         lines += [f"step {shlex.quote(f'chown {placed.owner} {placed.path}')}",
@@ -224,7 +234,8 @@ def provision_script(host: HostSpec) -> bytes:
     for index, command in enumerate(host.startup):
         lines += [f"step {shlex.quote(f'start-up command {index + 1} ({command[:60]})')}",
                   f"sh -c {shlex.quote(command)} || exit 13"]
-    lines += [f"touch {PROVISIONED_MARK}", ""]
+    # Removed only when everything worked, so that a retry after a failed step can set them again.
+    lines += [f"touch {PROVISIONED_MARK}", f"rm -f {PASSWORDS_FILE}", ""]
     return "\n".join(lines).encode("utf-8")
 
 
@@ -238,7 +249,7 @@ def configure_inside(backend: DockerBackend, container_id: str, host: HostSpec) 
     result = backend.exec(container_id, ["sh", PROVISION_SCRIPT], timeout=300, max_output=32 * 1024)
     if result.ok:
         return
-    steps = [line[8:] for line in result.text.splitlines() if line.startswith("@@step ")]
+    steps = [line[len("@@step "):] for line in result.text.splitlines() if line.startswith("@@step ")]
     detail = "\n".join(line for line in result.text.splitlines() if not line.startswith("@@step "))
     why = "timed out" if result.timed_out else f"exit {result.exit_code}: {detail.strip()[-300:]}"
     raise ProvisionError(f"{host.name}: {steps[-1] if steps else 'provisioning'} failed ({why})")

@@ -54,6 +54,7 @@ class HostSpec:
     hidden: bool = False
     trainee_login: bool = False
     limits: Limits = field(default_factory=Limits)
+    fixed_addresses: tuple[tuple[str, str], ...] = ()  # (segment, address) the scenario fixes
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class RangeSpec:
     gateway_image: str
     gateway_user: str
     gateway_password: str
+    fixed_subnets: tuple[tuple[str, str], ...] = ()  # (segment, subnet): one team per engine then
 
     def host(self, name: str) -> HostSpec:
         for host in self.hosts:

@@ -29,6 +29,7 @@ Command = Annotated[str, StringConstraints(min_length=1, max_length=20000)] | An
     list[Annotated[str, StringConstraints(max_length=20000)]], Field(min_length=1)
 ]
 UnixUser = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 FileMode = Annotated[str, StringConstraints(pattern=r"^0?[0-7]{3,4}$")]
 
 

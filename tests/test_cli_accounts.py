@@ -51,3 +51,16 @@ def test_the_generated_first_admin_password_must_be_changed(app, db, client, aut
     password = result.output.split("password ")[1].split()[0]
     assert auth.login("admin", password).status_code == 302
     assert client.get("/").headers["Location"].endswith("/account/password")
+
+
+def test_names_with_line_breaks_are_refused(db) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+
+    from app.services import exercises
+    from app.services.errors import InvalidInput
+    from tests.factories import make_scenario
+
+    scenario = make_scenario(db, slug="nl")
+    with pytest.raises(InvalidInput, match="line breaks"):
+        exercises.create_exercise(
+            db, scenario, exercises.ExerciseDraft(name="Day1\nHost *\n ProxyCommand x", team_count=1), actor=None)

@@ -62,3 +62,14 @@ def test_describe_lists_the_timeline(db, tmp_path: Path) -> None:
     text = scenarios.describe(found[0].scenario)
     assert "beacon" in text and "police-call" in text and "beacon+00:10" in text
     assert "ws01" in text and "hidden" in text
+
+
+def test_a_version_registered_without_its_files_gets_them(db, tmp_path: Path) -> None:
+    path = copy_minimal(tmp_path)
+    (tmp_path / "minimal").mkdir()
+    (tmp_path / "minimal" / "notes.txt").write_text("メモ", encoding="utf-8")
+    first, _ = scenarios.register_directory(db, tmp_path)
+    first[0].scenario.bundle = {}  # as rows registered before bundles were stored
+    db.flush()
+    again, _ = scenarios.register_directory(db, tmp_path)
+    assert again[0].created is False and set(again[0].scenario.bundle) == {"notes.txt"}

@@ -74,6 +74,7 @@ HOSTILE = {
     "huge": ("k: " + "x" * 1000 + "\n") * 2000,
     "wide-flat": "".join(f"k{i}: [{', '.join('1' for _ in range(60))}]\n" for i in range(3000)),
     "empty": "",
+    "huge-integer": "id: " + "9" * 5000 + "\n",
     "a-list": "- 1\n- 2\n",
 }
 

@@ -63,7 +63,8 @@ def cli() -> None:
 
 
 for group in (dbcmd.db, accounts.user, accounts.token, exercises.exercise, exercises.roster,
-              scenarios.scenario, images.images, ranges.host, ranges.team, serve.serve, serve.setup):
+              scenarios.scenario, images.images, ranges.host, ranges.team, ranges.ranges_group,
+              serve.serve, serve.setup):
     cli.add_command(group)
 
 

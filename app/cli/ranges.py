@@ -11,6 +11,7 @@ from app.cli.context import database, settings
 from app.cli.exercises import exercise
 from app.models import RangeState
 from app.services import exercises, provisioning, ranges
+from range import hostfw
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
 
@@ -164,3 +165,41 @@ def reset_team(exercise_id: int, team_number: int) -> None:
         click.echo(f"team {team_number} failed: {outcome.reason}", err=True)
         raise click.exceptions.Exit(1)
     click.echo(f"team {team_number}: reset and ready")
+
+
+@click.group("ranges")
+def ranges_group() -> None:
+    """All ranges of an exercise at once."""
+
+
+@ranges_group.command("pause")
+@click.argument("exercise_id", type=int)
+@with_appcontext
+def pause_ranges(exercise_id: int) -> None:
+    """Freeze every team's range (e.g. overnight between day 1 and day 2); files and processes are kept."""
+    config = settings()
+    with database().transaction() as session:
+        current = exercises.get_exercise(session, exercise_id)
+        frozen = provisioning.pause_ranges(session, range_engine(), config.instance_id, current)
+    click.echo(f"paused {frozen} containers")
+
+
+@ranges_group.command("resume")
+@click.argument("exercise_id", type=int)
+@with_appcontext
+def resume_ranges(exercise_id: int) -> None:
+    """Unfreeze every team's range."""
+    config = settings()
+    with database().transaction() as session:
+        current = exercises.get_exercise(session, exercise_id)
+        provisioning.resume_ranges(session, range_engine(), config.instance_id, current)
+        report = status_report(session, current, config.range_bind_address)
+    for team in report["teams"]:
+        click.echo(f"team {team['team']}: {team['state']} {team['reason']}".rstrip())
+
+
+@ranges_group.command("firewall")
+def firewall() -> None:
+    """Put the Docker host's range firewall rules in place (run after dockerd or the host restarts)."""
+    added = hostfw.ensure_rules()
+    click.echo(f"{len(added)} rule(s) added" if added else "the rules are in place")

@@ -14,6 +14,8 @@ from app import migrate
 from app.cli.context import database, settings
 from app.services import accounts, scenarios
 from app.settings import ConfigurationError
+from range import hostfw
+from range.errors import RangeError
 
 
 @click.command()
@@ -31,6 +33,11 @@ def setup(admin_password: str | None) -> None:
     click.echo(f"scenarios: {len(found)} bundled, {new} newly registered")
     for problem in problems:
         click.echo(f"warning: {problem}", err=True)
+    try:
+        added = hostfw.ensure_rules()
+        click.echo("range firewall: " + (f"{len(added)} rule(s) added" if added else "in place"))
+    except RangeError as exc:
+        click.echo(f"warning: range firewall not set ({exc}); ranges cannot be provisioned safely", err=True)
     if made is not None:
         user, generated = made
         if generated:

@@ -89,7 +89,7 @@ def _segment_item(value: Any) -> Any:
 
 class Account(Strict):
     user: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f:]+$")]
     sudo: bool = False
     shell: str = "/bin/bash"
 

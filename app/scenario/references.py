@@ -16,6 +16,8 @@ from app.scenario.model import After, At, Scenario, When, minutes
 from range.actions import ACTION_TYPES
 from range.images import available_images
 from scoring import answers
+from range.labels import ACCESS_SEGMENT as RESERVED_SEGMENT
+from range.labels import GATEWAY_HOST as RESERVED_HOST
 from scoring.checks import CHECK_TYPES
 
 Loc = tuple[str | int, ...]
@@ -48,6 +50,12 @@ def _network(s: Scenario, files: Path) -> Found:
     segments = {seg.id: seg for seg in s.network.segments}
     hosts = {host.id: host for host in s.network.hosts}
     images = set(available_images())
+    for i, segment in enumerate(s.network.segments):
+        if segment.id == RESERVED_SEGMENT:
+            yield ("network", "segments", i, "id"), f"{RESERVED_SEGMENT!r} is the platform's own segment name"
+    for i, host in enumerate(s.network.hosts):
+        if host.id == RESERVED_HOST:
+            yield ("network", "hosts", i, "id"), f"{RESERVED_HOST!r} is the platform's own host name"
     for index, segment_id in enumerate(s.network.access_segments):
         if segment_id not in segments:
             yield ("network", "access_segments", index), f"unknown segment {segment_id!r}"
@@ -106,12 +114,16 @@ def _host_segments(at: Loc, host: Any, segments: dict[str, Any]) -> Found:
                 yield (*loc, "address"), f"a fixed address needs a fixed subnet on segment {link.id!r}"
             elif link.address not in subnet or link.address in (subnet.network_address, subnet.broadcast_address):
                 yield (*loc, "address"), f"{link.address} is not a host address of {subnet}"
+            elif int(link.address) - int(subnet.network_address) in (1, 210):
+                yield (*loc, "address"), f"{link.address} is reserved (.1 is the Docker host, .210 the gateway)"
 
 
 def _bundled(loc: Loc, source: str, files: Path) -> Found:
     target = (files / source).resolve()
     if not target.is_relative_to(files.resolve()):
         yield loc, f"{source!r} points outside the scenario's folder {files.name}/"
+    elif any(part in ("", ".", "..") for part in source.split("/")):
+        yield loc, f"{source!r}: write the path plainly, like site/index.html (no '.', '..' or '//')"
     elif not target.is_file():
         yield loc, f"bundled file {source!r} not found in {files.name}/"
 

@@ -102,6 +102,8 @@ def load(text: str) -> Document:
         data = constructor.construct_document(node)
     except yaml.YAMLError as exc:
         raise _problem(exc) from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of thousands of digits
+        raise YamlProblem(1, f"a value cannot be read: {str(exc).splitlines()[0][:120]}") from None
     finally:
         constructor.dispose()
     return Document(data, lines)

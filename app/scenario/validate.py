@@ -129,6 +129,8 @@ def _pattern_message(pattern: str, value: object) -> str:
         return f"{value!r} is not a time of the form HH:MM (e.g. 00:20)"
     if pattern.startswith("^[a-z][a-z0-9-]"):
         return f"{value!r} is not an id: lower-case letters, digits and '-', starting with a letter"
+    if "\\x00-\\x1f" in pattern:
+        return "must not contain line breaks, other control characters" + (" or ':'" if ":]" in pattern else "")
     if pattern.startswith("^T[0-9]"):
         return f"{value!r} is not an ATT&CK technique id (e.g. T1566.001)"
     return f"{value!r} does not match the pattern {pattern}"

@@ -31,9 +31,7 @@ class LoginThrottled(ServiceError):
     status = 429
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(
-            N_("too many failed logins; try again in %(minutes)d min"), minutes=retry_after // 60 + 1
-        )
+        super().__init__(N_("too many failed logins; try again in %(seconds)d seconds"), seconds=retry_after)
         self.retry_after = retry_after
 
 
@@ -105,6 +103,9 @@ def get_user(session: Session, login: str) -> User:
     return user
 
 
+MAX_LOGIN_WAIT_SECONDS = 60
+
+
 def authenticate(
     session: Session,
     login: str,
@@ -115,29 +116,35 @@ def authenticate(
     window_seconds: int,
     now: datetime | None = None,
 ) -> User:
-    """Check a login; throttle by login name and by address using the audit log.
+    """Check a login; slow down guessing by login name and by address, using the audit log.
 
-    The per-address limit is generous because a whole venue usually shares
-    one address; the per-login limit is what stops guessing.
-
-    The audit log is shared by every worker, so throttling holds across
-    gunicorn processes without a separate store.
+    After ``failure_limit`` failures within the window, each further attempt
+    must wait longer since the last failure (5 s, 10 s, 20 s … at most a
+    minute), so guessing stalls while someone who mistyped, or whose account
+    a prankster keeps failing, waits seconds, not a quarter of an hour. The
+    per-address limit is twenty times higher because a whole venue usually
+    shares one address. The audit log is shared by every worker, so this
+    holds across gunicorn processes.
     """
     now = now or utcnow()
     since = now - timedelta(seconds=window_seconds)
     login = login.strip()[:64]
-    failures = select(func.count(), func.min(AuditEvent.at)).where(
+    failures = select(func.count(), func.max(AuditEvent.at)).where(
         AuditEvent.action == "login.failure", AuditEvent.at >= since
     )
     by_login = session.execute(failures.where(AuditEvent.target == f"login:{login}")).one()
     by_ip = session.execute(failures.where(AuditEvent.ip == ip[:64])).one()
-    for count, oldest, limit in ((by_login[0], by_login[1], failure_limit), (by_ip[0], by_ip[1], failure_limit * 20)):
+    for (count, last), limit in ((by_login, failure_limit), (by_ip, failure_limit * 20)):
         if count >= limit:
-            audit.record(session, "login.throttled", target=f"login:{login}", ip=ip)
-            retry = int((oldest + timedelta(seconds=window_seconds) - now).total_seconds())
-            raise LoginThrottled(max(retry, 1))
+            wait = min(MAX_LOGIN_WAIT_SECONDS, 5 * 2 ** (count - limit))
+            remaining = (last + timedelta(seconds=wait) - now).total_seconds()
+            if remaining > 0:
+                audit.record(session, "login.throttled", target=f"login:{login}", ip=ip)
+                raise LoginThrottled(max(int(remaining) + 1, 1))
     user = session.scalar(select(User).where(User.login == login))
-    if user is None or not user.active or not check_password(user, password):
+    # Verify against a hash even for unknown logins, so timing does not tell which exist.
+    known = check_password(user, password) if user is not None else _check_dummy(password)
+    if user is None or not user.active or not known:
         audit.record(session, "login.failure", target=f"login:{login}", ip=ip)
         raise InvalidCredentials(N_("wrong login or password"))
     if _hasher.check_needs_rehash(user.password_hash):
@@ -145,6 +152,19 @@ def authenticate(
     user.last_login_at = now
     audit.record(session, "login.success", actor=user, target=f"login:{login}", ip=ip)
     return user
+
+
+_DUMMY_HASH: list[str] = []
+
+
+def _check_dummy(password: str) -> bool:
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(_hasher.hash(secrets.token_urlsafe(16)))
+    try:
+        _hasher.verify(_DUMMY_HASH[0], password)
+    except (VerificationError, InvalidHashError):
+        pass
+    return False
 
 
 def change_password(session: Session, user: User, current: str, new: str, *, ip: str = "") -> None:

@@ -1,6 +1,7 @@
 """Creating exercises and their teams; who may see which exercise and team."""
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -30,9 +31,16 @@ def team_name(number: int) -> str:
     return f"Team {number:02d}"
 
 
+def plain_text(value: str) -> bool:
+    """No control characters (a newline in a name could forge lines in files made from it)."""
+    return not any(unicodedata.category(ch) == "Cc" for ch in value)
+
+
 def create_exercise(
     session: Session, scenario: Scenario, draft: ExerciseDraft, *, actor: User | None, ip: str = ""
 ) -> Exercise:
+    if not (plain_text(draft.name) and plain_text(draft.venue)):
+        raise InvalidInput(N_("names cannot contain line breaks or control characters"))
     if not 1 <= draft.team_count <= MAX_TEAMS:
         raise InvalidInput(N_("the number of teams must be between 1 and %(max)d"), max=MAX_TEAMS)
     if draft.prefecture_id is not None and session.get(Prefecture, draft.prefecture_id) is None:

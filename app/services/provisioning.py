@@ -124,9 +124,17 @@ def refresh_status(session, engine: DockerRangeEngine, instance_id: str, exercis
     """
     for team, spec in specs_of(session, instance_id, exercise):
         row = ranges.team_range(session, team)
-        seen = engine.reconcile(spec) if repair and row.state is not RangeState.TORN_DOWN else engine.status(spec)
+        try:
+            seen = engine.reconcile(spec) if repair and row.state is not RangeState.TORN_DOWN else engine.status(spec)
+        except RangeError as exc:
+            row.state, row.reason = RangeState.FAILED, (str(exc).strip() or type(exc).__name__)[:2000]
+            continue
         ranges.record_state(session, row, seen)
-        if row.state is RangeState.READY and not seen.complete:
+        if repair and row.state in (RangeState.CREATING, RangeState.PENDING) and row.step:
+            # The process that was building it is gone (this is the repair after a crash).
+            row.state, row.step = RangeState.FAILED, ""
+            row.reason = f"provisioning was interrupted; run `mamori exercise provision {exercise.id} --team {team.number}`"
+        elif row.state is RangeState.READY and not seen.complete:
             row.state = RangeState.FAILED
             broken = [f"{h.name}: {h.state}" for h in seen.hosts if h.state != "running"]
             row.reason = "hosts not running: " + ", ".join(broken)
@@ -172,3 +180,31 @@ def reset_host(session, engine: DockerRangeEngine, instance_id: str, exercise: E
         raise InvalidInput(N_("the scenario has no host %(host)r"), host=host)
     ranges.record_state(session, row, engine.reset_host(spec, host))
     audit.record(session, "host.reset", actor=actor, target=f"team:{team.id}:{host}", exercise_id=exercise.id)
+
+
+def pause_ranges(session, engine: DockerRangeEngine, instance_id: str, exercise: Exercise, *,  # type: ignore[no-untyped-def]
+                 actor: User | None = None) -> int:
+    """Freeze every team's containers (processes and files kept), e.g. for the night."""
+    frozen = engine.pause(ranges.range_label(instance_id, exercise))
+    for team in exercise.teams:
+        row = ranges.team_range(session, team)
+        if row.state is RangeState.READY:
+            row.state = RangeState.PAUSED
+    audit.record(session, "ranges.pause", actor=actor, target=f"exercise:{exercise.id}",
+                 exercise_id=exercise.id, containers=frozen)
+    return frozen
+
+
+def resume_ranges(session, engine: DockerRangeEngine, instance_id: str, exercise: Exercise, *,  # type: ignore[no-untyped-def]
+                  actor: User | None = None) -> None:
+    """Unfreeze every team's range and restore what a pause or restart loses (routes)."""
+    for team, spec in specs_of(session, instance_id, exercise):
+        row = ranges.team_range(session, team)
+        if row.state is RangeState.PAUSED:
+            seen = engine.resume(spec)
+            ranges.record_state(session, row, seen)
+            row.state = RangeState.READY if seen.complete else RangeState.FAILED
+            if not seen.complete:
+                row.reason = "hosts not running after resume: " + ", ".join(
+                    f"{h.name}: {h.state}" for h in seen.hosts if h.state != "running")
+    audit.record(session, "ranges.resume", actor=actor, target=f"exercise:{exercise.id}", exercise_id=exercise.id)

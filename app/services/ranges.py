@@ -11,7 +11,7 @@ from app.models import Exercise, RangeHost, RangeState, Team, TeamRange
 from app.scenario.model import Host as HostModel
 from app.scenario.model import Scenario as ScenarioModel
 from app.services import accounts, scenarios
-from app.services.errors import N_, NotFound
+from app.services.errors import N_, InvalidInput, NotFound
 from range.images import image_tag
 from range.spec import Account, HostSpec, PlacedFile, RangeSpec, ServicePort
 from range.status import TeamRangeState
@@ -62,6 +62,7 @@ def compile_model(model: ScenarioModel, bundle: dict[str, str], *, exercise: str
         gateway_image=image_tag(GATEWAY_IMAGE),
         gateway_user=gateway_user,
         gateway_password=gateway_password,
+        fixed_subnets=tuple((s.id, str(s.subnet)) for s in model.network.segments if s.subnet is not None),
     )
 
 
@@ -69,6 +70,9 @@ def _host(host: HostModel, bundle: dict[str, str]) -> HostSpec:
     files = []
     for placed in host.files:
         if placed.source is not None:
+            if placed.source not in bundle:
+                raise InvalidInput(N_("the scenario's bundled file %(file)r is missing; register the scenario again"),
+                                   file=placed.source)
             content = base64.b64decode(bundle[placed.source])
         else:
             content = (placed.content or "").encode("utf-8")
@@ -87,6 +91,7 @@ def _host(host: HostModel, bundle: dict[str, str]) -> HostSpec:
         gateway=host.gateway,
         hidden=host.hidden,
         trainee_login=host.trainee_login,
+        fixed_addresses=tuple((link.id, str(link.address)) for link in host.segments if link.address is not None),
     )
 
 
@@ -136,8 +141,9 @@ def access_for(session: Session, team: Team) -> tuple[TeamRange | None, list[Hos
 
 def ssh_config(team: Team, row: TeamRange, hosts: list[HostAccess], bind_address: str) -> str:
     """An OpenSSH client configuration: every host through the team's gateway (ProxyJump)."""
+    title = " ".join(f"{team.exercise.name} / {team.name}".split())  # never a line break
     lines = [
-        f"# Mamori — {team.exercise.name} / {team.name}",
+        f"# Mamori — {title}",
         "Host mamori-gateway",
         f"    HostName {bind_address}",
         f"    Port {row.gateway_port or 22}",

@@ -27,6 +27,8 @@ def register_file(session: Session, loaded: ScenarioFile, *, actor: User | None 
         )
     )
     if existing is not None:
+        if not existing.bundle:  # registered before bundles were stored (migration 0002)
+            existing.bundle = loaded.bundle()
         return Registration(existing, created=False)
     scenario = Scenario(
         slug=loaded.slug,

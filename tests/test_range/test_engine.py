@@ -306,3 +306,46 @@ def test_gateway_ports_are_fixed_and_distinct(engine: DockerRangeEngine, two_tea
     gateway = next(c for c in docker_backend.containers(labels.filters(exercise, "a", labels.GATEWAY_HOST)))
     docker_backend.api.restart(gateway.id, timeout=2)
     assert engine.status(specs["a"]).gateway_port == ports["a"], "a restart keeps the published port"
+
+
+def test_a_root_trainee_who_adds_a_route_out_still_gets_nowhere(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
+    exercise, specs = two_teams
+    engine.reconcile(specs["a"])
+    ours = {h.name: h for h in engine.status(specs["a"]).hosts}
+    theirs = {h.name: h for h in engine.status(specs["b"]).hosts}
+    bridge = ours["fw01"].addresses["internet"].rsplit(".", 1)[0] + ".1"
+    # fw01 has NET_ADMIN: a trainee with root there can point a default route at the bridge.
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("0.0.0.0", 0))
+    listener.listen()
+    sh(engine, exercise, "a", "fw01", f"ip route replace default via {bridge}")
+    try:
+        assert connects(engine, exercise, "a", "fw01", ours["web01"].addresses["dmz"], 80)  # control
+        assert not connects(engine, exercise, "a", "fw01", theirs["web01"].addresses["dmz"], 80)
+        assert not connects(engine, exercise, "a", "ws01", theirs["fw01"].addresses["office"], 22)
+        assert not connects(engine, exercise, "a", "fw01", bridge, listener.getsockname()[1]), "the Docker host"
+    finally:
+        sh(engine, exercise, "a", "fw01", "ip route del default")
+        listener.close()
+
+
+def test_a_team_that_failed_in_a_start_up_command_can_be_retried(engine: DockerRangeEngine, docker_backend) -> None:  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from range.provision import ProvisionError
+
+    exercise = new_exercise_id()
+    spec = small_range(exercise, "r")
+    flaky = "test -e /var/tmp/second-try || { touch /var/tmp/second-try; echo not yet >&2; exit 1; }"
+    spec = replace(spec, hosts=tuple(
+        replace(h, startup=(*h.startup, flaky)) if h.name == "ws01" else h for h in spec.hosts))
+    try:
+        with pytest.raises(ProvisionError, match=r"(?s)ws01: start-up command 2 .* failed \(exit 13: .*not yet\)"):
+            engine.provision(spec)
+        state = engine.provision(spec)
+        assert state.complete
+        assert sh(engine, exercise, "r", "ws01", "id -un tanaka; test -e /etc/mamori/.passwords || echo gone").split() \
+            == ["tanaka", "gone"]
+    finally:
+        engine.teardown(exercise)

@@ -121,3 +121,24 @@ def test_reset_a_whole_team(app: Flask, db, exercise_id: int) -> None:  # type: 
     assert not set(ids(after, 1).values()) & set(ids(before, 1).values())
     assert after["teams"][1]["state"] == "ready"
     run(app, "exercise", "teardown", str(exercise_id))
+
+
+def test_pause_resume_and_repair_after_an_interrupted_provisioning(app: Flask, db, exercise_id: int) -> None:  # type: ignore[no-untyped-def]
+    assert run(app, "exercise", "provision", str(exercise_id)).exit_code == 0
+    paused = run(app, "ranges", "pause", str(exercise_id))
+    assert "paused 6 containers" in paused.output
+    report = json.loads(run(app, "exercise", "status", str(exercise_id), "--json").stdout)
+    assert {h["state"] for t in report["teams"] for h in t["hosts"]} == {"paused"}
+    assert [t["state"] for t in report["teams"]] == ["paused", "paused"]
+    resumed = run(app, "ranges", "resume", str(exercise_id))
+    assert "team 1: ready" in resumed.output and "team 2: ready" in resumed.output
+
+    # A control plane that died mid-build leaves "creating" behind; reconcile says what to do.
+    row = ranges.team_range(db, exercises.get_exercise(db, exercise_id).teams[0])
+    row.state, row.step = RangeState.CREATING, "wait ws01"
+    db.commit()
+    run(app, "exercise", "reconcile", str(exercise_id))
+    db.expire_all()
+    row = ranges.team_range(db, exercises.get_exercise(db, exercise_id).teams[0])
+    assert row.state is RangeState.FAILED and f"provision {exercise_id} --team 1" in row.reason
+    run(app, "exercise", "teardown", str(exercise_id))
