@@ -6,11 +6,6 @@ engine composes them. Docker's exceptions become ``RangeError`` subclasses.
 from __future__ import annotations
 
 import io
-import os
-import select
-import signal
-import socket
-import struct
 import tarfile
 import time
 from pathlib import Path
@@ -19,6 +14,7 @@ from typing import Iterator, Mapping, Sequence
 import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound, NotFound
 
+from range import hostproc
 from range.errors import EngineUnavailable, ImageBuildError, RangeError
 from range.results import ContainerInfo, ExecResult, NetworkInfo, ProcessInfo
 
@@ -279,11 +275,11 @@ class DockerBackend:
             raise DockerFailure(f"exec in {container_id[:12]} failed: {_short(exc)}") from None
         sock = getattr(raw, "_sock", raw)
         try:
-            output, truncated, timed_out = _read_frames(sock, started + timeout, max_output)
+            output, truncated, timed_out = hostproc.read_frames(sock, started + timeout, max_output)
             if timed_out or truncated:
                 self._kill_exec(exec_id)
         finally:
-            _close_hijacked(raw)
+            hostproc.close_hijacked(raw)
         exit_code = None if timed_out else self._exit_code(exec_id, started + timeout)
         return ExecResult(exit_code, output, truncated, timed_out, time.monotonic() - started)
 
@@ -303,13 +299,18 @@ class DockerBackend:
         a PID is killed only if its cgroup names the exec's container, never
         a process of the control plane's machine that happens to reuse it.
         """
-        try:
-            info = self.api.exec_inspect(exec_id)
-        except DockerException:
-            return
-        pid, container = int(info.get("Pid") or 0), str(info.get("ContainerID") or "")
-        if pid > 0 and container and _in_container(pid, container):
-            _kill_tree(pid, container)
+        deadline = time.monotonic() + 2
+        while True:  # right after start Docker may not have recorded the PID yet
+            try:
+                info = self.api.exec_inspect(exec_id)
+            except DockerException:
+                return
+            pid, container = int(info.get("Pid") or 0), str(info.get("ContainerID") or "")
+            if pid > 0 or not info.get("Running") or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        if pid > 0 and container and hostproc.in_container(pid, container):
+            hostproc.kill_tree(pid, container)
 
     def start_detached(self, container_id: str, argv: Sequence[str], *, user: str = "root") -> None:
         try:
@@ -377,7 +378,7 @@ class DockerBackend:
             top = self.api.top(container_id, ps_args="-eo pid,ppid,uid,args")
         except DockerException as exc:
             raise DockerFailure(f"listing processes of {container_id[:12]} failed: {_short(exc)}") from None
-        names = _passwd_names(self.get_file(container_id, "/etc/passwd", 256 * 1024) or b"")
+        names = hostproc.passwd_names(self.get_file(container_id, "/etc/passwd", 256 * 1024) or b"")
         titles = [t.upper() for t in top.get("Titles") or []]
         out = []
         for row in top.get("Processes") or []:
@@ -386,83 +387,6 @@ class DockerBackend:
             out.append(ProcessInfo(int(values["PID"]), int(values["PPID"]), uid, names.get(uid, str(uid)),
                                    values.get("COMMAND") or values.get("ARGS") or ""))
         return out
-
-
-def _read_frames(sock: socket.socket, deadline: float, max_output: int) -> tuple[bytes, bool, bool]:
-    """Read Docker's multiplexed stdout/stderr frames until EOF, the deadline or the cap."""
-    buffer = b""
-    output = bytearray()
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return bytes(output[:max_output]), len(output) > max_output, True
-        ready, _, _ = select.select([sock], [], [], min(remaining, 0.5))
-        if not ready:
-            continue
-        try:
-            chunk = sock.recv(65536)
-        except OSError:
-            chunk = b""
-        if not chunk:
-            return bytes(output[:max_output]), len(output) > max_output, False
-        buffer += chunk
-        while len(buffer) >= 8:
-            size = struct.unpack(">I", buffer[4:8])[0]
-            if len(buffer) < 8 + size:
-                break
-            output += buffer[8:8 + size]
-            buffer = buffer[8 + size:]
-        if len(output) > max_output:
-            return bytes(output[:max_output]), True, False
-
-
-def _passwd_names(passwd: bytes) -> dict[int, str]:
-    """uid → the first name /etc/passwd gives it (the container's file, read through Docker)."""
-    names: dict[int, str] = {}
-    for line in passwd.decode("utf-8", errors="replace").splitlines():
-        fields = line.split(":")
-        if len(fields) > 2 and fields[2].isdigit():
-            names.setdefault(int(fields[2]), fields[0])
-    return names
-
-
-def _close_hijacked(raw: object) -> None:
-    """Close a hijacked exec connection and the HTTP response that owns its socket."""
-    # The HTTP response (whose buffered file holds the SocketIO), then the socket itself.
-    http_response = getattr(getattr(getattr(raw, "_response", None), "raw", None), "_fp", None)
-    for closer in (getattr(http_response, "close", None), getattr(raw, "close", None),
-                   getattr(getattr(raw, "_sock", None), "close", None)):
-        if closer is not None:
-            try:
-                closer()
-            except (OSError, ValueError):
-                pass
-
-
-def _in_container(pid: int, container_id: str) -> bool:
-    try:
-        with open(f"/proc/{pid}/cgroup", encoding="utf-8") as handle:
-            return container_id in handle.read()
-    except OSError:
-        return False
-
-
-def _kill_tree(pid: int, container_id: str) -> None:
-    if not _in_container(pid, container_id):
-        return
-    children: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
-                children += [int(c) for c in handle.read().split()]
-    except OSError:
-        pass
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except OSError:
-        pass
-    for child in children:
-        _kill_tree(child, container_id)
 
 
 def _network_info(data: dict) -> NetworkInfo:

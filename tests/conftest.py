@@ -24,6 +24,9 @@ from app.models import Base
 from app.settings import Settings
 
 KEPT_TABLES = {"prefectures", "alembic_version"}
+# Ranges made by this test session carry this prefix, so its clean-up never touches
+# another session's (a CI run and a developer's run may share one Docker Engine).
+SESSION_TAG = f"pytest{uuid.uuid4().hex[:4]}"
 
 
 def postgres_admin_url() -> str | None:
@@ -68,7 +71,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings.from_env(
         environ={"DATABASE_URL": database_url, "TZ": "Asia/Tokyo",
                  # Range labels start with "pytest-" so leftovers are found and removed.
-                 "MAMORI_INSTANCE_ID": f"pytest{uuid.uuid4().hex[:6]}"},
+                 "MAMORI_INSTANCE_ID": f"{SESSION_TAG}{uuid.uuid4().hex[:4]}"},
         instance_path=tmp_path / "instance",
         testing=True,
     )

@@ -65,7 +65,7 @@ def test_describe_lists_the_timeline(db, tmp_path: Path) -> None:
 
 
 def test_a_version_registered_without_its_files_gets_them(db, tmp_path: Path) -> None:
-    path = copy_minimal(tmp_path)
+    copy_minimal(tmp_path)
     (tmp_path / "minimal").mkdir()
     (tmp_path / "minimal" / "notes.txt").write_text("メモ", encoding="utf-8")
     first, _ = scenarios.register_directory(db, tmp_path)

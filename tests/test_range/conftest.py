@@ -11,7 +11,9 @@ from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
 from range.errors import EngineUnavailable
 
-TEST_EXERCISE_PREFIX = "pytest"
+from tests.conftest import SESSION_TAG
+
+TEST_EXERCISE_PREFIX = SESSION_TAG
 
 
 @pytest.fixture(scope="session")
@@ -37,4 +39,4 @@ def no_leftover_ranges(docker_backend: DockerBackend) -> Iterator[None]:
 
 
 def new_exercise_id() -> str:
-    return TEST_EXERCISE_PREFIX + uuid.uuid4().hex[:8]
+    return TEST_EXERCISE_PREFIX + uuid.uuid4().hex[:6]
