@@ -27,7 +27,6 @@ from range.provision import (
     gateway_host,
     layout,
     ready_ports,
-    remove_quietly,
     set_routes,
     wait_ready,
 )
@@ -232,11 +231,6 @@ class DockerRangeEngine:
             self.backend.remove_network(network.id)
             removed += 1
         return removed
-
-    def discard_failed(self, exercise: str, team: str) -> None:
-        """After a failed provisioning: remove the team's containers, keep nothing half-made."""
-        for container in self.backend.containers(labels.filters(exercise, team)):
-            remove_quietly(self.backend, container.id)
 
     # Inside hosts ---------------------------------------------------------------
 

@@ -273,10 +273,3 @@ def wait_ready(address: str, ports: list[int], host: str, timeout: float = 90) -
 
 def ready_ports(host: HostSpec) -> list[int]:
     return sorted({22, *(s.port for s in host.services if s.protocol == "tcp")})
-
-
-def remove_quietly(backend: DockerBackend, container_id: str) -> None:
-    try:
-        backend.remove_container(container_id)
-    except DockerFailure:
-        pass

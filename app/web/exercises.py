@@ -1,7 +1,7 @@
 """Instructor pages: exercises, their teams and the roster import."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from app.i18n import localized, translate
-from app.models import Prefecture, RangeState, Role
+from app.models import Exercise, Prefecture, RangeState, Role
 from app.services import exercises, ranges, roster, scenarios
 from app.services.errors import ServiceError
 from app.web.access import require_role
@@ -98,10 +98,8 @@ def import_roster(exercise_id: int) -> tuple[str, int] | str:
     return render_template("exercises/roster_slips.html", exercise=exercise, imported=imported)
 
 
-def _get(exercise_id: int):  # type: ignore[no-untyped-def]
+def _get(exercise_id: int) -> Exercise:
     try:
         return exercises.get_exercise(db_session(), exercise_id)
     except ServiceError:
-        from flask import abort
-
         abort(404)
