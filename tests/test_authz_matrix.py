@@ -46,6 +46,8 @@ ROWS = [
     Row("GET", "/exercises/{exercise}", (302, 403, 403, 200, 200)),
     Row("GET", "/exercises/999999", (302, 403, 403, 404, 404)),
     Row("POST", "/exercises/{exercise}/roster", (302, 403, 403, 400, 400)),
+    # The exercise is a draft: the button is refused with a message (redirect back).
+    Row("POST", "/exercises/{exercise}/pause", (302, 403, 403, 302, 302)),
     Row("GET", "/teams/{team_a}", (302, 200, 403, 200, 200)),
     Row("GET", "/teams/{team_b}", (302, 403, 200, 200, 200)),
     # No range has been built in this world: the member and staff get 404, others 403.
@@ -60,6 +62,7 @@ ROWS = [
     Row("GET", "/api/v1/exercises", (401, 403, 403, 200, 200)),
     Row("POST", "/api/v1/exercises", (401, 403, 403, 422, 422)),
     Row("GET", "/api/v1/exercises/{exercise}", (401, 403, 403, 200, 200)),
+    Row("POST", "/api/v1/exercises/{exercise}/start", (401, 403, 403, 409, 409)),
     Row("GET", "/api/v1/teams/{team_a}", (401, 200, 403, 200, 200)),
     Row("GET", "/api/v1/teams/{team_b}", (401, 403, 200, 200, 200)),
     Row("GET", "/api/v1/users", (401, 403, 403, 403, 200)),

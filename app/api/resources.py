@@ -10,10 +10,11 @@ from app.api.schemas import (
     ExerciseSchema,
     ScenarioSchema,
     TeamSchema,
+    TransitionSchema,
     UserSchema,
 )
 from app.models import Role
-from app.services import accounts, audit, exercises, scenarios
+from app.services import accounts, audit, exercises, lifecycle, scenarios
 from app.services.errors import ServiceError
 from app.web.context import client_ip, db_session
 
@@ -84,6 +85,26 @@ def get_exercise(exercise_id: int):  # type: ignore[no-untyped-def]
         return exercises.get_exercise(db_session(), exercise_id)
     except ServiceError as exc:
         _fail(exc)
+
+
+@exercise_bp.route("/exercises/<int:exercise_id>/<any(start, pause, resume, 'end-day', finish):action>",
+                   methods=["POST"])
+@require_api_role(Role.INSTRUCTOR)
+@exercise_bp.arguments(TransitionSchema)
+@exercise_bp.response(200, ExerciseSchema)
+def transition(body: dict, exercise_id: int, action: str):  # type: ignore[no-untyped-def]
+    """Start (day 1 or the next day, optionally with a speed factor), pause, resume, end the day, finish."""
+    session = db_session()
+    try:
+        exercise = exercises.get_exercise(session, exercise_id)
+        options = {"speed": body.get("speed")} if action == "start" else {}
+        lifecycle.TRANSITIONS[action.replace("-", "_")](session, exercise, actor=api_user(), ip=client_ip(),
+                                                        **options)
+    except ServiceError as exc:
+        session.rollback()
+        _fail(exc)
+    session.commit()
+    return exercise
 
 
 @exercise_bp.route("/teams/<int:team_id>")

@@ -6,6 +6,13 @@ from marshmallow import Schema, fields, validate
 from app.services.exercises import MAX_TEAMS
 
 
+def _clock(exercise) -> dict:  # type: ignore[no-untyped-def]
+    from app.services.lifecycle import reading
+
+    read = reading(exercise)
+    return {"day": read.day, "seconds": round(read.seconds, 1), "time": read.hhmmss, "running": read.running}
+
+
 class UserSchema(Schema):
     id = fields.Int()
     login = fields.Str()
@@ -47,11 +54,17 @@ class ExerciseSchema(Schema):
     state = fields.Function(lambda e: e.state.value)
     days = fields.Int()
     current_day = fields.Int()
+    speed = fields.Float()
+    clock = fields.Function(lambda e: _clock(e))
     venue = fields.Str()
     prefecture_id = fields.Int(allow_none=True)
     starts_on = fields.Date(allow_none=True)
     ends_on = fields.Date(allow_none=True)
     teams = fields.List(fields.Nested(TeamSummarySchema))
+
+
+class TransitionSchema(Schema):
+    speed = fields.Float(load_default=None, allow_none=True, validate=validate.Range(min=0, min_inclusive=False, max=600))
 
 
 class ExerciseCreateSchema(Schema):

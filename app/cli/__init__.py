@@ -9,7 +9,7 @@ import click
 from flask.cli import NoAppException, ScriptInfo
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from app.cli import accounts, dbcmd, exercises, images, ranges, scenarios, serve
+from app.cli import accounts, dbcmd, exercises, images, lifecycle, ranges, scenarios, serve  # noqa: F401
 from app.migrate import SchemaOutOfDate
 from app.scenario import ScenarioError
 from app.services.errors import ServiceError

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.accounts import User, enum_column
@@ -60,6 +60,11 @@ class Exercise(Base):
     )
     days: Mapped[int] = mapped_column(Integer, default=1)
     current_day: Mapped[int] = mapped_column(Integer, default=1)
+    # The clock (see app.runtime.clock): seconds banked in the current day, when it last
+    # started running (None while stopped), and how fast exercise time runs.
+    clock_elapsed: Mapped[float] = mapped_column(Float, default=0.0)
+    clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    speed: Mapped[float] = mapped_column(Float, default=1.0)
     venue: Mapped[str] = mapped_column(String(200), default="")
     prefecture_id: Mapped[int | None] = mapped_column(ForeignKey("prefectures.id"))
     starts_on: Mapped[date | None] = mapped_column(Date)

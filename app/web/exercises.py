@@ -9,13 +9,13 @@ from werkzeug.wrappers import Response
 
 from wtforms import SelectChoice
 
-from app.i18n import localized, translate
+from app.i18n import localized, state_label, translate
 from app.models import Exercise, Prefecture, RangeState, Role
-from app.services import exercises, ranges, roster, scenarios
+from app.services import exercises, lifecycle, ranges, roster, scenarios
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session
-from app.web.forms import ExerciseForm, RosterForm
+from app.web.forms import ExerciseForm, RosterForm, TransitionForm
 
 bp = Blueprint("exercises", __name__, url_prefix="/exercises")
 
@@ -71,7 +71,28 @@ def show(exercise_id: int) -> str:
     building = any(row is not None and row.state in (RangeState.PENDING, RangeState.CREATING)
                    for _, row in team_ranges)
     return render_template("exercises/show.html", exercise=exercise, roster_form=RosterForm(),
-                           team_ranges=team_ranges, building=building)
+                           team_ranges=team_ranges, building=building, **_controls(exercise))
+
+
+@bp.route("/<int:exercise_id>/<any(start, pause, resume, 'end-day', finish):action>", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def transition(exercise_id: int, action: str) -> Response:
+    session = db_session()
+    exercise = _get(exercise_id)
+    form = TransitionForm()
+    if not form.validate_on_submit():
+        abort(400)
+    options = {"speed": form.speed.data} if action == "start" and form.speed.data else {}
+    try:
+        lifecycle.TRANSITIONS[action.replace("-", "_")](
+            session, exercise, actor=current_user._get_current_object(), ip=client_ip(), **options)
+    except ServiceError as exc:
+        session.rollback()
+        flash(translate(exc.text), "error")
+    else:
+        session.commit()
+        flash(state_label(exercise.state), "info")
+    return redirect(url_for("exercises.show", exercise_id=exercise_id))
 
 
 @bp.route("/<int:exercise_id>/roster", methods=["POST"])
@@ -82,7 +103,7 @@ def import_roster(exercise_id: int) -> tuple[str, int] | str:
     form = RosterForm()
     if not form.validate_on_submit():
         return render_template("exercises/show.html", exercise=exercise, roster_form=form,
-                               team_ranges=ranges.rows_for(session, exercise)), 400
+                               team_ranges=ranges.rows_for(session, exercise), **_controls(exercise)), 400
     data = form.roster.data.read(roster.MAX_BYTES + 1)
     try:
         imported = roster.import_roster(
@@ -92,10 +113,18 @@ def import_roster(exercise_id: int) -> tuple[str, int] | str:
         session.rollback()
         return render_template(
             "exercises/show.html", exercise=exercise, roster_form=form, roster_problems=exc.problems,
-            team_ranges=ranges.rows_for(session, exercise),
+            team_ranges=ranges.rows_for(session, exercise), **_controls(exercise),
         ), 400
     session.commit()
     return render_template("exercises/roster_slips.html", exercise=exercise, imported=imported)
+
+
+def _controls(exercise: Exercise) -> dict[str, object]:
+    """The clock and the lifecycle buttons this exercise's state allows."""
+    allowed = [a for a, states in lifecycle.ALLOWED_FROM.items() if exercise.state in states]
+    if exercise.current_day >= exercise.days and "end_day" in allowed:
+        allowed.remove("end_day")
+    return {"clock": lifecycle.reading(exercise), "actions": allowed, "transition_form": TransitionForm()}
 
 
 def _get(exercise_id: int) -> Exercise:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms import DateField, FloatField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
 from app.services.accounts import MIN_PASSWORD_LENGTH
@@ -41,6 +41,10 @@ class ExerciseForm(FlaskForm):
     venue = StringField(_l("Venue"), validators=[Optional(), Length(max=200)])
     starts_on = DateField(_l("First day"), validators=[Optional()])
     ends_on = DateField(_l("Last day"), validators=[Optional()])
+
+
+class TransitionForm(FlaskForm):
+    speed = FloatField(_l("Speed (exercise seconds per second)"), validators=[Optional(), NumberRange(0.01, 600)])
 
 
 class RosterForm(FlaskForm):

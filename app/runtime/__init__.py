@@ -1,0 +1,1 @@
+"""Exercise time: the clock (pure) and, with the runtime issue, the engine process."""

@@ -1,0 +1,109 @@
+"""An exercise's lifecycle and clock: start, pause, resume, end a day, finish.
+
+draft → provisioning → ready → running ⇄ paused → day ended (two-day courses)
+→ running (day 2) … → finished → torn down. Each transition is allowed only
+from the right states and is audited; the clock banks exercise time whenever
+it stops, so pauses and the night never count.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.models import Exercise, ExerciseState, User, utcnow
+from app.runtime import clock
+from app.services import audit
+from app.services.errors import N_, Conflict, InvalidInput
+
+S = ExerciseState
+ALLOWED_FROM = {
+    "start": {S.READY, S.DAY_ENDED},
+    "pause": {S.RUNNING},
+    "resume": {S.PAUSED},
+    "end_day": {S.RUNNING, S.PAUSED},
+    "finish": {S.RUNNING, S.PAUSED, S.DAY_ENDED},
+}
+MAX_SPEED = 600.0
+
+
+def reading(exercise: Exercise, now: datetime | None = None) -> clock.ClockReading:
+    return clock.read(day=exercise.current_day, elapsed=exercise.clock_elapsed,
+                      started_at=exercise.clock_started_at, speed=exercise.speed, now=now or utcnow())
+
+
+def _check(exercise: Exercise, action: str) -> None:
+    if exercise.state not in ALLOWED_FROM[action]:
+        allowed = ", ".join(sorted(s.value for s in ALLOWED_FROM[action]))
+        raise Conflict(N_("cannot %(action)s an exercise that is %(state)s (only when %(allowed)s)"),
+                       action=action.replace("_", " "), state=exercise.state.value, allowed=allowed)
+
+
+def _stop_clock(exercise: Exercise, now: datetime) -> None:
+    exercise.clock_elapsed = clock.bank(elapsed=exercise.clock_elapsed, started_at=exercise.clock_started_at,
+                                        speed=exercise.speed, now=now)
+    exercise.clock_started_at = None
+
+
+def start(session: Session, exercise: Exercise, *, actor: User | None, speed: float | None = None,
+          now: datetime | None = None, ip: str = "") -> None:
+    """Start day 1 (from ready) or the next day (after the day ended); the day's clock starts at zero."""
+    _check(exercise, "start")
+    if speed is not None and not 0 < speed <= MAX_SPEED:
+        raise InvalidInput(N_("the speed must be above 0 and at most %(max)d"), max=int(MAX_SPEED))
+    now = now or utcnow()
+    if exercise.state is S.DAY_ENDED:
+        exercise.current_day += 1
+    exercise.speed = speed or exercise.speed or 1.0
+    exercise.clock_elapsed, exercise.clock_started_at = 0.0, now
+    exercise.state = S.RUNNING
+    _record(session, exercise, "exercise.start", actor, ip, now, speed=exercise.speed)
+
+
+def pause(session: Session, exercise: Exercise, *, actor: User | None, now: datetime | None = None,
+          ip: str = "") -> None:
+    _check(exercise, "pause")
+    now = now or utcnow()
+    _stop_clock(exercise, now)
+    exercise.state = S.PAUSED
+    _record(session, exercise, "exercise.pause", actor, ip, now)
+
+
+def resume(session: Session, exercise: Exercise, *, actor: User | None, now: datetime | None = None,
+           ip: str = "") -> None:
+    _check(exercise, "resume")
+    now = now or utcnow()
+    exercise.clock_started_at = now
+    exercise.state = S.RUNNING
+    _record(session, exercise, "exercise.resume", actor, ip, now)
+
+
+def end_day(session: Session, exercise: Exercise, *, actor: User | None, now: datetime | None = None,
+            ip: str = "") -> None:
+    """End day 1 of a two-day course; the night does not count. The last day ends with ``finish``."""
+    _check(exercise, "end_day")
+    if exercise.current_day >= exercise.days:
+        raise Conflict(N_("day %(day)d is the last day: finish the exercise instead"), day=exercise.current_day)
+    now = now or utcnow()
+    _stop_clock(exercise, now)
+    exercise.state = S.DAY_ENDED
+    _record(session, exercise, "exercise.end_day", actor, ip, now)
+
+
+def finish(session: Session, exercise: Exercise, *, actor: User | None, now: datetime | None = None,
+           ip: str = "") -> None:
+    _check(exercise, "finish")
+    now = now or utcnow()
+    _stop_clock(exercise, now)
+    exercise.state = S.FINISHED
+    _record(session, exercise, "exercise.finish", actor, ip, now)
+
+
+TRANSITIONS = {"start": start, "pause": pause, "resume": resume, "end_day": end_day, "finish": finish}
+
+
+def _record(session: Session, exercise: Exercise, action: str, actor: User | None, ip: str, now: datetime,
+            **detail: object) -> None:
+    read = reading(exercise, now)
+    audit.record(session, action, actor=actor, target=f"exercise:{exercise.id}", exercise_id=exercise.id,
+                 ip=ip, day=read.day, exercise_time=read.hhmmss, **detail)

@@ -1,0 +1,111 @@
+"""The exercise lifecycle and clock: pauses and nights never count, transitions only from the right state."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+
+from app.cli import cli
+from app.models import AuditEvent, ExerciseState, Role
+from app.runtime import clock
+from app.services import lifecycle, tokens
+from app.services.errors import Conflict, InvalidInput
+from tests.factories import make_exercise, make_scenario, make_user
+
+T0 = datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_the_clock_is_pure_arithmetic() -> None:
+    assert clock.read(day=1, elapsed=0, started_at=T0, speed=60, now=at(10)).seconds == 600
+    assert clock.read(day=1, elapsed=600, started_at=None, speed=60, now=at(999)).seconds == 600
+    assert clock.read(day=2, elapsed=30, started_at=at(5), speed=1, now=at(4)).seconds == 30  # no negative time
+    assert clock.read(day=1, elapsed=3725, started_at=None, speed=1, now=T0).hhmmss == "01:02:05"
+
+
+def ready_exercise(db, days: int = 2):  # type: ignore[no-untyped-def]
+    exercise = make_exercise(db, teams=2, scenario=make_scenario(db, slug=f"two{days}", days=days))
+    exercise.state = ExerciseState.READY
+    db.flush()
+    return exercise
+
+
+def test_two_days_with_a_pause_and_a_night(db) -> None:  # type: ignore[no-untyped-def]
+    exercise = ready_exercise(db)
+    lifecycle.start(db, exercise, actor=None, speed=60, now=at(0))
+    assert lifecycle.reading(exercise, at(10)).hhmmss == "00:10:00"
+    lifecycle.pause(db, exercise, actor=None, now=at(10))
+    assert lifecycle.reading(exercise, at(500)).seconds == 600, "a pause does not count"
+    lifecycle.resume(db, exercise, actor=None, now=at(500))
+    assert lifecycle.reading(exercise, at(510)).seconds == 1200
+    lifecycle.end_day(db, exercise, actor=None, now=at(510))
+    assert exercise.state is ExerciseState.DAY_ENDED
+    assert lifecycle.reading(exercise, at(50_000)).seconds == 1200, "the night does not count"
+    lifecycle.start(db, exercise, actor=None, now=at(60_000))
+    day2 = lifecycle.reading(exercise, at(60_001))
+    assert (day2.day, day2.seconds, day2.speed) == (2, 60, 60), "day 2 starts at its own zero, same speed"
+    with pytest.raises(Conflict, match="last day"):
+        lifecycle.end_day(db, exercise, actor=None, now=at(60_002))
+    lifecycle.finish(db, exercise, actor=None, now=at(60_010))
+    assert exercise.state is ExerciseState.FINISHED and not lifecycle.reading(exercise, at(70_000)).running
+    actions = list(db.scalars(select(AuditEvent.action).where(AuditEvent.exercise_id == exercise.id)))
+    assert actions[-6:] == ["exercise.start", "exercise.pause", "exercise.resume", "exercise.end_day",
+                            "exercise.start", "exercise.finish"]
+
+
+@pytest.mark.parametrize(("state", "action"), [
+    (ExerciseState.DRAFT, "start"), (ExerciseState.READY, "pause"), (ExerciseState.RUNNING, "resume"),
+    (ExerciseState.FINISHED, "start"), (ExerciseState.READY, "finish"), (ExerciseState.PAUSED, "pause"),
+])
+def test_transitions_only_from_the_right_states(db, state: ExerciseState, action: str) -> None:  # type: ignore[no-untyped-def]
+    exercise = ready_exercise(db)
+    exercise.state = state
+    with pytest.raises(Conflict, match=f"that is {state.value}"):
+        lifecycle.TRANSITIONS[action](db, exercise, actor=None)
+    assert exercise.state is state
+
+
+def test_a_silly_speed_is_refused(db) -> None:  # type: ignore[no-untyped-def]
+    exercise = ready_exercise(db)
+    with pytest.raises(InvalidInput, match="speed"):
+        lifecycle.start(db, exercise, actor=None, speed=10_000)
+    assert exercise.state is ExerciseState.READY
+
+
+def test_the_cli_steers_the_clock(app, db) -> None:  # type: ignore[no-untyped-def]
+    exercise = ready_exercise(db)
+    db.commit()
+    runner = app.test_cli_runner()
+    started = runner.invoke(cli, ["exercise", "start", str(exercise.id), "--speed", "60"])
+    assert started.exit_code == 0 and "running, day 1" in started.output and "×60" in started.output
+    again = runner.invoke(cli, ["exercise", "start", str(exercise.id)])
+    assert again.exit_code == 1 and "cannot start an exercise that is running" in again.output
+    assert "Traceback" not in again.output
+    assert runner.invoke(cli, ["exercise", "pause", str(exercise.id)]).exit_code == 0
+    assert runner.invoke(cli, ["exercise", "end-day", str(exercise.id)]).exit_code == 0
+    assert "day 2 00:00:00" in runner.invoke(cli, ["exercise", "start", str(exercise.id)]).output
+
+
+def test_the_api_and_the_web_steer_the_clock(client, db, auth) -> None:  # type: ignore[no-untyped-def]
+    exercise = ready_exercise(db)
+    instructor = make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    token = tokens.issue(db, instructor, "t", actor=instructor)
+    db.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    started = client.post(f"/api/v1/exercises/{exercise.id}/start", json={"speed": 30}, headers=headers)
+    assert started.status_code == 200
+    assert started.json["state"] == "running" and started.json["clock"]["running"] and started.json["speed"] == 30
+    refused = client.post(f"/api/v1/exercises/{exercise.id}/resume", json={}, headers=headers)
+    assert refused.status_code == 409 and "cannot resume" in refused.json["message"]
+
+    auth.login("sensei")
+    page = client.get(f"/exercises/{exercise.id}").get_data(as_text=True)
+    assert "演習時計" in page and "1 日目" in page and "一時停止" in page
+    paused = client.post(f"/exercises/{exercise.id}/pause", follow_redirects=True)
+    assert "一時停止中" in paused.get_data(as_text=True)
+    db.expire_all()
+    assert db.get(type(exercise), exercise.id).state is ExerciseState.PAUSED
