@@ -28,6 +28,11 @@ def localized(obj: object, field: str) -> str:
     return getattr(obj, f"{field}_{lang}", None) or getattr(obj, f"{field}_ja")
 
 
+def text_of(text: object) -> str:
+    """A scenario text (``ja``/``en``) in the current language."""
+    return str(getattr(text, select_locale(), None) or getattr(text, "ja"))
+
+
 def when(value: datetime | date | None, style: str = "medium") -> str:
     """Render a moment in the display time zone (Asia/Tokyo unless configured)."""
     if value is None:

@@ -13,7 +13,7 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from app.models import Role
-from app.services import tokens
+from app.services import injects, tokens
 from tests.factories import PASSWORD, add_member, make_exercise, make_user
 
 PERSONAS = ("anonymous", "trainee_a", "trainee_b", "instructor", "admin")
@@ -48,10 +48,14 @@ ROWS = [
     Row("POST", "/exercises/{exercise}/roster", (302, 403, 403, 400, 400)),
     # The exercise is a draft: the button is refused with a message (redirect back).
     Row("POST", "/exercises/{exercise}/pause", (302, 403, 403, 302, 302)),
+    Row("POST", "/exercises/{exercise}/injects", (302, 403, 403, 400, 400)),
+    Row("POST", "/exercises/{exercise}/messages", (302, 403, 403, 400, 400)),
     Row("GET", "/teams/{team_a}", (302, 200, 403, 200, 200)),
     Row("GET", "/teams/{team_b}", (302, 403, 200, 200, 200)),
     # No range has been built in this world: the member and staff get 404, others 403.
     Row("GET", "/teams/{team_a}/ssh_config", (302, 404, 403, 404, 404)),
+    Row("GET", "/teams/{team_a}/inbox", (302, 200, 403, 200, 200)),
+    Row("GET", "/teams/{team_a}/inbox/{message_a}", (302, 200, 403, 200, 200)),
     Row("GET", "/admin/users", (302, 403, 403, 403, 200)),
     Row("POST", "/admin/users", (302, 403, 403, 403, 400)),
     Row("POST", "/admin/users/{trainee_a_user}/role", (302, 403, 403, 403, 302), {"role": "trainee"}),
@@ -86,6 +90,7 @@ def world(app: Flask, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     add_member(db, team_b, users["trainee_b"])
     api_tokens = {name: tokens.issue(db, user, "matrix", actor=user) for name, user in users.items()}
     revocable = tokens.issue(db, users["instructor"], "to revoke", actor=None)
+    injects.send(db, exercise, subject="確認", body="本文", teams=[1], actor=None)
     db.commit()
     instructor_token = tokens.tokens_of(db, users["instructor"])[-1]
     assert revocable and instructor_token.name == "to revoke"
@@ -93,6 +98,7 @@ def world(app: Flask, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "ids": {
             "exercise": exercise.id, "team_a": team_a.id, "team_b": team_b.id,
             "trainee_a_user": users["trainee_a"].id, "instructor_token": instructor_token.id,
+            "message_a": injects.inbox(db, team_a)[0].id,
         },
         "logins": {name: user.login for name, user in users.items()},
         "tokens": api_tokens,
@@ -131,7 +137,8 @@ def test_matrix(app: Flask, world: dict[str, Any], persona: str) -> None:
 def test_every_route_has_a_row(app: Flask) -> None:
     adapter = app.url_map.bind("localhost")
     covered: set[tuple[str, str]] = set()
-    sample_ids = {"exercise": 1, "team_a": 1, "team_b": 2, "trainee_a_user": 1, "instructor_token": 1}
+    sample_ids = {"exercise": 1, "team_a": 1, "team_b": 2, "trainee_a_user": 1, "instructor_token": 1,
+                  "message_a": 1}
     for row in ROWS:
         try:
             endpoint, _ = adapter.match(row.path.format(**sample_ids), method=row.method)

@@ -5,10 +5,16 @@ from app.models.base import Base, utcnow
 from app.models.exercises import Exercise, ExerciseState, Membership, Scenario, Team
 from app.models.organisations import Organisation, Prefecture
 from app.models.ranges import RangeHost, RangeState, TeamRange
+from app.models.runtime import EngineLease, InjectRun, Message, RunStatus, TimelineEvent
 
 __all__ = [
     "ApiToken",
     "AuditEvent",
+    "EngineLease",
+    "InjectRun",
+    "Message",
+    "RunStatus",
+    "TimelineEvent",
     "Base",
     "Exercise",
     "ExerciseState",

@@ -9,13 +9,13 @@ from werkzeug.wrappers import Response
 
 from wtforms import SelectChoice
 
-from app.i18n import localized, state_label, translate
+from app.i18n import localized, state_label, text_of, translate
 from app.models import Exercise, Prefecture, RangeState, Role
-from app.services import exercises, lifecycle, ranges, roster, scenarios
+from app.services import exercises, injects, lifecycle, ranges, roster, scenarios
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session
-from app.web.forms import ExerciseForm, RosterForm, TransitionForm
+from app.web.forms import ExerciseForm, InjectControlForm, MessageForm, RosterForm, TransitionForm
 
 bp = Blueprint("exercises", __name__, url_prefix="/exercises")
 
@@ -95,6 +95,55 @@ def transition(exercise_id: int, action: str) -> Response:
     return redirect(url_for("exercises.show", exercise_id=exercise_id))
 
 
+@bp.route("/<int:exercise_id>/injects", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def control_inject(exercise_id: int) -> Response:
+    session = db_session()
+    exercise = _get(exercise_id)
+    form = _inject_form(exercise)
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        changed = injects.control(session, exercise, form.inject.data or "", form.action.data or "",
+                                  teams=[form.team.data] if form.team.data else None,
+                                  actor=current_user._get_current_object(), ip=client_ip())
+    except ServiceError as exc:
+        session.rollback()
+        flash(translate(exc.text), "error")
+    else:
+        session.commit()
+        flash(_("%(inject)s: done for %(count)d team(s).", inject=form.inject.data, count=len(changed)), "info")
+    return redirect(url_for("exercises.show", exercise_id=exercise_id))
+
+
+@bp.route("/<int:exercise_id>/messages", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def send_message(exercise_id: int) -> Response:
+    session = db_session()
+    exercise = _get(exercise_id)
+    form = MessageForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        count = injects.send(session, exercise, subject=form.subject.data or "", body=form.body.data or "",
+                             teams=[form.team.data] if form.team.data else None,
+                             actor=current_user._get_current_object(), ip=client_ip())
+    except ServiceError as exc:
+        session.rollback()
+        flash(translate(exc.text), "error")
+    else:
+        session.commit()
+        flash(_("Message sent to %(count)d team(s).", count=count), "info")
+    return redirect(url_for("exercises.show", exercise_id=exercise_id))
+
+
+def _inject_form(exercise: Exercise) -> InjectControlForm:
+    form = InjectControlForm()
+    form.inject.choices = [SelectChoice(i.id, f"{i.id} — {text_of(i.title)}")
+                           for i in scenarios.parsed(exercise.scenario).injects]
+    return form
+
+
 @bp.route("/<int:exercise_id>/roster", methods=["POST"])
 @require_role(Role.INSTRUCTOR)
 def import_roster(exercise_id: int) -> tuple[str, int] | str:
@@ -124,7 +173,12 @@ def _controls(exercise: Exercise) -> dict[str, object]:
     allowed = [a for a, states in lifecycle.ALLOWED_FROM.items() if exercise.state in states]
     if exercise.current_day >= exercise.days and "end_day" in allowed:
         allowed.remove("end_day")
-    return {"clock": lifecycle.reading(exercise), "actions": allowed, "transition_form": TransitionForm()}
+    runs: dict[int, dict[str, str]] = {}
+    for run in injects.runs_of(db_session(), exercise):
+        runs.setdefault(run.team_id, {})[run.inject_id] = run.status.value
+    return {"clock": lifecycle.reading(exercise), "actions": allowed, "transition_form": TransitionForm(),
+            "inject_ids": [i.id for i in scenarios.parsed(exercise.scenario).injects], "runs": runs,
+            "inject_form": _inject_form(exercise), "message_form": MessageForm()}
 
 
 def _get(exercise_id: int) -> Exercise:

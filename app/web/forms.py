@@ -4,7 +4,16 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import DateField, FloatField, IntegerField, PasswordField, SelectChoice, SelectField, StringField
+from wtforms import (
+    DateField,
+    FloatField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
 from app.services.accounts import MIN_PASSWORD_LENGTH
@@ -45,6 +54,20 @@ class ExerciseForm(FlaskForm):
 
 class TransitionForm(FlaskForm):
     speed = FloatField(_l("Speed (exercise seconds per second)"), validators=[Optional(), NumberRange(0.01, 600)])
+
+
+class InjectControlForm(FlaskForm):
+    inject = SelectField(_l("Inject"), validators=[DataRequired()])
+    action = SelectField(_l("Action"), choices=lambda: [
+        SelectChoice("fire", _l("Fire now")), SelectChoice("hold", _l("Hold")),
+        SelectChoice("release", _l("Release")), SelectChoice("skip", _l("Skip"))])
+    team = IntegerField(_l("Team number (empty: all teams)"), validators=[Optional(), NumberRange(1, MAX_TEAMS)])
+
+
+class MessageForm(FlaskForm):
+    subject = StringField(_l("Subject"), validators=[DataRequired(), Length(max=300)])
+    body = TextAreaField(_l("Text"), validators=[DataRequired(), Length(max=20000)])
+    team = IntegerField(_l("Team number (empty: all teams)"), validators=[Optional(), NumberRange(1, MAX_TEAMS)])
 
 
 class RosterForm(FlaskForm):

@@ -1,0 +1,218 @@
+"""The engine process: fires each running exercise's injects, per team, exactly once.
+
+All its state is in the database: the clock on the exercise, one
+``InjectRun`` per (exercise, team, inject) whose unique key makes a second
+claim fail, and a lease so that a second engine started by mistake waits.
+It never runs inside gunicorn (``mamori engine run``).
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import socket
+import threading
+from datetime import datetime
+from typing import Callable
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db import Database
+from app.models import Exercise, ExerciseState, InjectRun, Message, RunStatus, Team, TimelineEvent, utcnow
+from app.runtime import lease
+from app.runtime.clock import ClockReading
+from app.runtime.triggers import Decision, RunView, plan
+from app.scenario.model import Condition, Inject, Scenario
+from app.services import lifecycle, ranges, scenarios
+from range.actions import run_action
+from range.actions_target import RangeActionTarget
+from range.engine import DockerRangeEngine
+from range.probes import RangeProbe
+from scoring.checks import run_check
+
+log = logging.getLogger("mamori.engine")
+MAX_OUTPUT = 16 * 1024
+CHECK_DEADLINE = 20.0
+
+
+class Engine:
+    def __init__(self, database: Database, range_engine: DockerRangeEngine, instance_id: str, *,
+                 holder: str | None = None, now: Callable[[], datetime] = utcnow) -> None:
+        self.database = database
+        self.ranges = range_engine
+        self.instance_id = instance_id
+        self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
+        self.now = now
+
+    # The loop ---------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, interval: float = 1.0) -> None:
+        """Tick until *stop* is set; the inject in progress always completes first."""
+        recovered = False
+        while not stop.is_set():
+            with self.database.session() as session:
+                holding = lease.hold(session, self.holder, self.now())
+            if holding and not recovered:
+                self.recover()
+                recovered = True
+            if holding:
+                self.tick(stop)
+            stop.wait(interval)
+        with self.database.session() as session:
+            lease.release(session, self.holder)
+
+    def recover(self) -> int:
+        """After a crash: re-run what was running if idempotent, else mark it interrupted."""
+        count = 0
+        with self.database.transaction() as session:
+            for run in session.scalars(select(InjectRun).where(InjectRun.status == RunStatus.RUNNING)):
+                exercise = session.get(Exercise, run.exercise_id)
+                inject = _inject(scenarios.parsed(exercise.scenario), run.inject_id) if exercise else None
+                if inject is not None and inject.idempotent:
+                    run.status, run.attempt = RunStatus.REQUESTED, run.attempt + 1
+                    run.result = "interrupted by an engine stop; re-run (idempotent)"
+                else:
+                    run.status, run.finished_at = RunStatus.INTERRUPTED, self.now()
+                    run.result = "interrupted by an engine stop; not re-run (not idempotent)"
+                _timeline(session, run, f"{run.inject_id}: {run.status.value}", "inject", run.day,
+                          run.started_seconds or 0.0, self.now())
+                count += 1
+        return count
+
+    def tick(self, stop: threading.Event | None = None) -> int:
+        """One pass over every running exercise; returns how many injects were decided."""
+        decided = 0
+        with self.database.session() as session:
+            ids = list(session.scalars(select(Exercise.id).where(Exercise.state == ExerciseState.RUNNING)))
+        for exercise_id in ids:
+            with self.database.session() as session:
+                exercise = session.get(Exercise, exercise_id)
+                if exercise is None or exercise.state is not ExerciseState.RUNNING:
+                    continue
+                model = scenarios.parsed(exercise.scenario)
+                for team in exercise.teams:
+                    if stop is not None and stop.is_set():
+                        return decided
+                    decided += self._tick_team(session, exercise, model, team)
+        return decided
+
+    def _tick_team(self, session: Session, exercise: Exercise, model: Scenario, team: Team) -> int:
+        reading = lifecycle.reading(exercise, self.now())
+        rows = {r.inject_id: r for r in session.scalars(
+            select(InjectRun).where(InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id))}
+        views = {k: RunView(r.status, r.day, r.started_seconds) for k, r in rows.items()}
+        decided = 0
+        for decision in plan(model, reading, views):
+            context = _TeamContext(self, session, exercise, team)
+            if decision.kind == "condition":
+                condition = decision.inject.when.condition  # type: ignore[union-attr]
+                if not context.holds(model, condition):
+                    continue
+            decided += context.settle(model, decision, reading, rows.get(decision.inject.id))
+            rows = {r.inject_id: r for r in session.scalars(
+                select(InjectRun).where(InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id))}
+            views = {k: RunView(r.status, r.day, r.started_seconds) for k, r in rows.items()}
+        return decided
+
+
+class _TeamContext:
+    """One team's range as the engine reaches it during one decision."""
+
+    def __init__(self, engine: Engine, session: Session, exercise: Exercise, team: Team) -> None:
+        self.engine, self.session, self.exercise, self.team = engine, session, exercise, team
+        row = ranges.team_range(session, team)
+        self.spec = ranges.compile_range(engine.instance_id, exercise, team, row)
+
+    def holds(self, model: Scenario, condition: Condition) -> bool:
+        check = next(c for c in model.checks if c.id == condition.check)
+        result = run_check(check.type, check.params, RangeProbe(self.engine.ranges, self.spec), CHECK_DEADLINE)
+        return result.status == condition.status
+
+    def settle(self, model: Scenario, decision: Decision, reading: ClockReading, existing: InjectRun | None) -> int:
+        """Claim the run (exactly once), then skip, miss or fire it; commits as it goes."""
+        now = self.engine.now()
+        status = {"miss": RunStatus.MISSED, "skip": RunStatus.SKIPPED}.get(decision.kind, RunStatus.RUNNING)
+        run = self._claim(existing, decision, reading, status, now)
+        if run is None:
+            return 0
+        if status is not RunStatus.RUNNING:
+            self._finish(run, status, decision.reason, "", reading)
+            return 1
+        inject = decision.inject
+        if inject.skip_if is not None and self.holds(model, inject.skip_if):
+            self._finish(run, RunStatus.SKIPPED, f"{inject.skip_if.check} is {inject.skip_if.status}", "", reading)
+            return 1
+        ok, summary, output = self._fire(model, inject, reading)
+        self._finish(run, RunStatus.DONE if ok else RunStatus.FAILED, summary, output, reading)
+        return 1
+
+    def _claim(self, existing: InjectRun | None, decision: Decision, reading: ClockReading, status: RunStatus,
+               now: datetime) -> InjectRun | None:
+        if existing is not None:  # an instructor's request: take it only if still requested
+            if existing.status is not RunStatus.REQUESTED:
+                return None
+            existing.status, existing.engine = status, self.engine.holder
+            run = existing
+        else:
+            run = InjectRun(exercise_id=self.exercise.id, team_id=self.team.id, inject_id=decision.inject.id,
+                            status=status, engine=self.engine.holder)
+            self.session.add(run)
+        run.day, run.due_seconds, run.started_seconds = reading.day, decision.due_seconds, reading.seconds
+        run.lateness_seconds = max(reading.seconds - decision.due_seconds, 0.0)
+        run.started_at = now
+        try:
+            self.session.commit()
+        except IntegrityError:  # another engine claimed it first
+            self.session.rollback()
+            return None
+        return run
+
+    def _fire(self, model: Scenario, inject: Inject, reading: ClockReading) -> tuple[bool, str, str]:
+        bundle = {path: base64.b64decode(data) for path, data in (self.exercise.scenario.bundle or {}).items()}
+        target = RangeActionTarget(self.engine.ranges, self.spec, bundle)
+        outcomes, outputs = [], []
+        for action in inject.actions:
+            result = run_action(action.type, action.params, target, inject.timeout)
+            outcomes.append((result.ok, f"{action.type}: {result.summary}"))
+            outputs.append(result.output.decode("utf-8", errors="replace"))
+        if inject.message is not None:
+            self._deliver(model, inject, reading)
+            outcomes.append((True, f"message from {inject.message.sender}"))
+        ok = all(flag for flag, _ in outcomes)
+        summary = "; ".join(text for _, text in outcomes)[:2000]
+        return ok, summary, "\n".join(outputs)[-MAX_OUTPUT:]
+
+    def _deliver(self, model: Scenario, inject: Inject, reading: ClockReading) -> None:
+        message = inject.message
+        assert message is not None
+        sender = next(c for c in model.story.characters if c.id == message.sender)
+        self.session.add(Message(
+            exercise_id=self.exercise.id, team_id=self.team.id,
+            sender_ja=f"{sender.name.ja}（{sender.title.ja}）", sender_en=f"{sender.name.en} ({sender.title.en})",
+            subject_ja=message.subject.ja, subject_en=message.subject.en,
+            body_ja=message.body.ja, body_en=message.body.en, day=reading.day, exercise_seconds=reading.seconds,
+        ))
+
+    def _finish(self, run: InjectRun, status: RunStatus, result: str, output: str, reading: ClockReading) -> None:
+        run.status, run.result, run.output = status, result[:2000], output[-MAX_OUTPUT:]
+        run.finished_at = self.engine.now()
+        late = f" ({int(run.lateness_seconds)} s late)" if run.lateness_seconds >= 60 else ""
+        _timeline(self.session, run, f"{run.inject_id}: {status.value}{late}", "inject", reading.day,
+                  reading.seconds, run.finished_at)
+        self.session.commit()
+        log.info("exercise %s team %s %s: %s %s", run.exercise_id, self.team.number, run.inject_id,
+                 status.value, result[:200])
+
+
+def _inject(model: Scenario, inject_id: str) -> Inject | None:
+    return next((i for i in model.injects if i.id == inject_id), None)
+
+
+def _timeline(session: Session, run: InjectRun, summary: str, kind: str, day: int, seconds: float,
+              at: datetime) -> None:
+    session.add(TimelineEvent(exercise_id=run.exercise_id, team_id=run.team_id, at=at, day=day,
+                              exercise_seconds=seconds, kind=kind, summary=summary[:500],
+                              detail={"inject": run.inject_id, "status": run.status.value,
+                                      "lateness_seconds": round(run.lateness_seconds, 1)}))

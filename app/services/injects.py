@@ -1,0 +1,96 @@
+"""Instructor controls over injects and the inbox: fire now, hold, skip, message, broadcast."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Exercise, InjectRun, Message, RunStatus, Team, TimelineEvent, User, utcnow
+from app.services import audit, lifecycle, scenarios
+from app.services.errors import N_, Conflict, InvalidInput, NotFound
+
+CONTROLS = {"fire": RunStatus.REQUESTED, "hold": RunStatus.HELD, "skip": RunStatus.SKIPPED}
+
+
+def control(session: Session, exercise: Exercise, inject_id: str, action: str, *, teams: list[int] | None,
+            actor: User | None, ip: str = "") -> list[int]:
+    """Fire now, hold, or skip *inject_id* for the named teams (all when ``None``); returns the teams changed.
+
+    Only injects that have not run can be changed; ``release`` undoes a hold.
+    """
+    if inject_id not in {i.id for i in scenarios.parsed(exercise.scenario).injects}:
+        raise NotFound(N_("the scenario has no inject %(inject)r"), inject=inject_id)
+    chosen = [t for t in exercise.teams if teams is None or t.number in teams]
+    if teams is not None and len(chosen) != len(set(teams)):
+        raise InvalidInput(N_("the exercise has no team %(team)r (teams: %(teams)s)"), team=teams,
+                           teams=", ".join(str(t.number) for t in exercise.teams))
+    changed = []
+    for team in chosen:
+        run = session.scalar(select(InjectRun).where(
+            InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id, InjectRun.inject_id == inject_id))
+        if action == "release":
+            if run is not None and run.status is RunStatus.HELD:
+                session.delete(run)
+                changed.append(team.number)
+            continue
+        if run is not None and run.status not in (RunStatus.HELD, RunStatus.REQUESTED):
+            continue  # it already ran (or was decided): exactly once
+        if run is None:
+            run = InjectRun(exercise_id=exercise.id, team_id=team.id, inject_id=inject_id, status=CONTROLS[action])
+            session.add(run)
+        run.status = CONTROLS[action]
+        if action == "skip":
+            run.result, run.finished_at = "skipped by an instructor", utcnow()
+        changed.append(team.number)
+        _timeline(session, exercise, team, f"{inject_id}: {action} by an instructor")
+    if teams is not None and not changed:
+        raise Conflict(N_("the inject %(inject)r has already run for these teams"), inject=inject_id)
+    session.flush()
+    audit.record(session, f"inject.{action}", actor=actor, target=f"exercise:{exercise.id}:{inject_id}",
+                 exercise_id=exercise.id, ip=ip, teams=changed)
+    return changed
+
+
+def send(session: Session, exercise: Exercise, *, subject: str, body: str, teams: list[int] | None,
+         actor: User | None, ip: str = "") -> int:
+    """A message from the instructors to some teams' inboxes (all teams: a broadcast)."""
+    if not subject.strip() or not body.strip():
+        raise InvalidInput(N_("a message needs a subject and a text"))
+    reading = lifecycle.reading(exercise)
+    chosen = [t for t in exercise.teams if teams is None or t.number in teams]
+    for team in chosen:
+        session.add(Message(exercise_id=exercise.id, team_id=team.id, sender_ja="講師", sender_en="Instructors",
+                            subject_ja=subject, subject_en=subject, body_ja=body, body_en=body,
+                            day=reading.day, exercise_seconds=reading.seconds))
+        _timeline(session, exercise, team, f"message from the instructors: {subject[:100]}")
+    audit.record(session, "message.broadcast" if teams is None else "message.send", actor=actor,
+                 target=f"exercise:{exercise.id}", exercise_id=exercise.id, ip=ip,
+                 teams=[t.number for t in chosen], subject=subject[:200])
+    return len(chosen)
+
+
+def inbox(session: Session, team: Team) -> list[Message]:
+    return list(session.scalars(select(Message).where(Message.team_id == team.id).order_by(Message.id.desc())))
+
+
+def get_message(session: Session, team: Team, message_id: int) -> Message:
+    message = session.get(Message, message_id)
+    if message is None or message.team_id != team.id:
+        raise NotFound(N_("no such message"))
+    return message
+
+
+def mark_read(message: Message) -> None:
+    message.read_at = message.read_at or utcnow()
+
+
+def runs_of(session: Session, exercise: Exercise) -> list[InjectRun]:
+    return list(session.scalars(select(InjectRun).where(InjectRun.exercise_id == exercise.id)
+                                .order_by(InjectRun.team_id, InjectRun.id)))
+
+
+def _timeline(session: Session, exercise: Exercise, team: Team, summary: str) -> None:
+    reading = lifecycle.reading(exercise)
+    session.add(TimelineEvent(exercise_id=exercise.id, team_id=team.id, day=reading.day,
+                              exercise_seconds=reading.seconds, kind="instructor", summary=summary[:500]))
+
+
