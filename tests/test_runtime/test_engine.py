@@ -195,3 +195,32 @@ def test_kill_9_in_the_middle_and_a_restart(app: Flask, db, world, tmp_path: Pat
     for team in ("1", "2"):  # what had started ran once; nothing ran it a second time
         assert sh(range_engine, label, int(team), "cat /var/tmp/slow 2>&1").count("done") <= 1
     assert exercises.get_exercise(db, exercise_id).state is ExerciseState.RUNNING
+
+
+def test_sigterm_finishes_the_step_in_progress(app: Flask, db, world) -> None:  # type: ignore[no-untyped-def]
+    exercise_id, _engine, _clock, _ = world
+    settings = app.config["MAMORI_SETTINGS"]
+    db.expire_all()
+    exercise = exercises.get_exercise(db, exercise_id)
+    for inject in ("beacon", "police-call", "exfil"):
+        injects.control(db, exercise, inject, "skip", teams=None, actor=None)
+    lifecycle.start(db, exercise, actor=None, speed=600, now=datetime.now(timezone.utc) - timedelta(seconds=6))
+    db.commit()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "MAMORI_INSTANCE_ID": settings.instance_id,
+           "MAMORI_INSTANCE_PATH": str(settings.instance_path)}
+    mamori = shutil.which("mamori", path=os.path.dirname(sys.executable))
+    child = subprocess.Popen([mamori, "engine", "run", "--interval", "0.2"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(r.inject_id == "slow" and r.status is RunStatus.RUNNING for r in runs(db, exercise_id).values()):
+            assert time.monotonic() < deadline and child.poll() is None, "the engine never started the step"
+            time.sleep(0.2)
+        child.send_signal(signal.SIGTERM)
+        assert child.wait(timeout=30) == 0
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    slow = [r for r in runs(db, exercise_id).values() if r.inject_id == "slow"]
+    assert [r.status for r in slow] == [RunStatus.DONE], "the step in progress finished; the next was not begun"

