@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import Counter
-from typing import Annotated, Any, Callable, ClassVar, Literal, Protocol, Sequence, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, Protocol, Sequence
 
 from pydantic import AfterValidator, Field, StringConstraints
 from pydantic.dataclasses import dataclass
@@ -90,19 +90,7 @@ class ActionType(ParamsKind):
 
 
 ACTION_TYPES: dict[str, type[ActionType]] = {}
-_register = registrar(ACTION_TYPES, "action type")
-A = TypeVar("A", bound=type[ActionType])
-
-
-def register(name: str) -> Callable[[A], A]:
-    """Register an action type under *name*; one that does not define its own ``run`` is refused."""
-
-    def decorator(cls: A) -> A:
-        if "run" not in vars(cls):
-            raise TypeError(f"action type {name!r} ({cls.__name__}) defines no run()")
-        return _register(name)(cls)
-
-    return decorator
+register = registrar(ACTION_TYPES, "action type", requires="run")
 
 
 def _argv(command: str | Sequence[str]) -> list[str]:

@@ -13,7 +13,7 @@ import hashlib
 import re
 import threading
 import time
-from typing import Any, Callable, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic.dataclasses import dataclass
@@ -57,19 +57,7 @@ class CheckType(ParamsKind):
 
 
 CHECK_TYPES: dict[str, type[CheckType]] = {}
-_register = registrar(CHECK_TYPES, "check type")
-C = TypeVar("C", bound=type[CheckType])
-
-
-def register(name: str) -> Callable[[C], C]:
-    """Register a check type under *name*; one that does not define its own ``run`` is refused."""
-
-    def decorator(cls: C) -> C:
-        if "run" not in vars(cls):
-            raise TypeError(f"check type {name!r} ({cls.__name__}) defines no run()")
-        return _register(name)(cls)
-
-    return decorator
+register = registrar(CHECK_TYPES, "check type", requires="run")
 
 
 def _verdict(holds: bool, reason: str) -> CheckResult:

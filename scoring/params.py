@@ -50,13 +50,19 @@ class ParamsKind:
 K = TypeVar("K", bound=type[ParamsKind])
 
 
-def registrar(registry: dict[str, Any], what: str) -> Callable[[str], Callable[[K], K]]:
-    """A ``register(name)`` decorator filling *registry*; a name registered twice is an error."""
+def registrar(registry: dict[str, Any], what: str, *, requires: str | None = None) -> Callable[[str], Callable[[K], K]]:
+    """A ``register(name)`` decorator filling *registry*.
+
+    A name registered twice is an error, and so is a class that does not
+    define the method *requires* itself (a kind that cannot do its job).
+    """
 
     def register(name: str) -> Callable[[K], K]:
         def decorator(cls: K) -> K:
             if name in registry:
                 raise ValueError(f"{what} {name!r} registered twice")
+            if requires is not None and requires not in vars(cls):
+                raise TypeError(f"{what} {name!r} ({cls.__name__}) defines no {requires}()")
             cls.name = name
             registry[name] = cls
             return cls
