@@ -35,6 +35,11 @@ from range.spec import HostSpec, RangeSpec
 from range.status import HostState, TeamRangeState
 
 
+# Hosts of one team brought up at once: enough to overlap waiting, few enough not to
+# crowd the Docker Engine when several teams are built together.
+HOST_CONCURRENCY = 4
+
+
 class HostNotFound(RangeError):
     """The host has no container (not provisioned, or removed)."""
 
@@ -68,10 +73,8 @@ class DockerRangeEngine:
     def _gateway_port(self) -> int:
         """The lowest port of the range no gateway uses and that is free on the bind address."""
         with self._port_lock:
-            taken = {
-                port for c in self.backend.containers(labels.filters())
-                for port in c.published.values()
-            } | self._reserved_ports
+            gateways = self.backend.containers([*labels.filters(), f"{labels.ROLE}=gateway"])
+            taken = {port for c in gateways for port in c.published.values()} | self._reserved_ports
             for port in range(self.gateway_ports[0], self.gateway_ports[1] + 1):
                 if port not in taken and _bindable(self.bind_address, port):
                     self._reserved_ports.add(port)
@@ -110,7 +113,7 @@ class DockerRangeEngine:
                 with self._port_lock:  # from now on the container's binding holds it
                     self._reserved_ports.discard(port)
         jobs = [(host, ids[host.name]) for host in spec.hosts] + [(gateway_host(spec), gateway_id)]
-        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix=f"team-{spec.team}") as pool:
+        with ThreadPoolExecutor(max_workers=min(len(jobs), HOST_CONCURRENCY), thread_name_prefix=f"team-{spec.team}") as pool:
             futures = [pool.submit(self._bring_up, spec, plan, host, cid, say) for host, cid in jobs]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:

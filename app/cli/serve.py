@@ -4,8 +4,11 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
+import time
 
 import click
 from flask.cli import with_appcontext
@@ -50,20 +53,54 @@ def setup(admin_password: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="MAMORI_HOST")
 @click.option("--port", default=8000, show_default=True, type=int, envvar="MAMORI_PORT")
 @click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--engine/--no-engine", default=True, show_default=True,
+              help="Also run the engine process (`mamori engine run`) beside the web server.")
 @with_appcontext
-def serve(host: str, port: int, workers: int) -> None:
-    """Serve the platform with gunicorn (checks the schema and the port first)."""
+def serve(host: str, port: int, workers: int, engine: bool) -> None:
+    """Serve the platform with gunicorn, and run the engine beside it (checks the schema and the port first).
+
+    The engine is a separate process, never part of gunicorn; both stop together.
+    """
     migrate.require_current(database())
     ensure_port_free(host, port)
-    gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or shutil.which("gunicorn")
+    here = os.path.dirname(sys.executable)
+    gunicorn = shutil.which("gunicorn", path=here) or shutil.which("gunicorn")
     if gunicorn is None:
         raise ConfigurationError("gunicorn is not installed in this environment (run `make install`)")
     click.echo(f"Mamori on http://{host}:{port}/ (settings from the environment, {settings().instance_path})")
-    os.execv(gunicorn, [
-        gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
-        "--worker-class", "gthread", "--threads", "4", "--access-logfile", "-",
-        "--forwarded-allow-ips", "127.0.0.1", "app:create_app()",
-    ])
+    commands = [[gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers), "--worker-class", "gthread",
+                 "--threads", "4", "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1",
+                 "app:create_app()"]]
+    if engine:
+        commands.append([shutil.which("mamori", path=here) or "mamori", "engine", "run"])
+    raise SystemExit(_run_together(commands))
+
+
+def _run_together(commands: list[list[str]]) -> int:
+    """Start every command; when one ends, or we are told to stop, stop the others.
+
+    Exit status 0 after a requested stop; otherwise that of the first command to end (at least 1).
+    """
+    children = [subprocess.Popen(command) for command in commands]
+    requested = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal requested
+        requested = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not requested and all(child.poll() is None for child in children):
+        time.sleep(0.5)
+    first = next((child for child in children if child.poll() is not None), None)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        child.wait()
+    if requested:
+        return 0
+    return max(abs(first.returncode), 1) if first is not None else 1
 
 
 def ensure_port_free(host: str, port: int) -> None:
