@@ -81,6 +81,27 @@ def sh(range_engine, label: str, team: int, script: str) -> str:  # type: ignore
     return range_engine.exec(label, str(team), "ws01", ["sh", "-c", script], timeout=20).text
 
 
+def engine_running_slow(db, settings, exercise) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+    """Only "slow" left, the clock already past it; a real engine process started and busy with it."""
+    for inject in ("beacon", "police-call", "exfil"):
+        injects.control(db, exercise, inject, "skip", teams=None, actor=None)
+    lifecycle.start(db, exercise, actor=None, speed=600, now=datetime.now(timezone.utc) - timedelta(seconds=6))
+    db.commit()  # exercise time is already past 01:00: "slow" is due
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "MAMORI_INSTANCE_ID": settings.instance_id,
+           "MAMORI_INSTANCE_PATH": str(settings.instance_path)}
+    mamori = shutil.which("mamori", path=os.path.dirname(sys.executable))
+    child = subprocess.Popen([mamori, "engine", "run", "--interval", "0.2"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not any(r.inject_id == "slow" and r.status is RunStatus.RUNNING for r in runs(db, exercise.id).values()):
+        if time.monotonic() > deadline or child.poll() is not None:
+            child.kill()
+            child.wait()
+            pytest.fail("the engine never started the step")
+        time.sleep(0.2)
+    return child
+
+
 def test_a_timeline_on_two_teams(app: Flask, db, world) -> None:  # type: ignore[no-untyped-def]
     exercise_id, engine, clock, range_engine = world
     db.expire_all()
@@ -162,20 +183,8 @@ def test_kill_9_in_the_middle_and_a_restart(app: Flask, db, world, tmp_path: Pat
     db.expire_all()
     exercise = exercises.get_exercise(db, exercise_id)
     label = ranges.range_label(settings.instance_id, exercise)
-    for inject in ("beacon", "police-call", "exfil"):
-        injects.control(db, exercise, inject, "skip", teams=None, actor=None)
-    lifecycle.start(db, exercise, actor=None, speed=600, now=datetime.now(timezone.utc) - timedelta(seconds=6))
-    db.commit()  # exercise time is already past 01:00: "slow" is due
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "MAMORI_INSTANCE_ID": settings.instance_id,
-           "MAMORI_INSTANCE_PATH": str(settings.instance_path)}
-    mamori = shutil.which("mamori", path=os.path.dirname(sys.executable))
-    child = subprocess.Popen([mamori, "engine", "run", "--interval", "0.2"], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = engine_running_slow(db, settings, exercise)
     try:
-        deadline = time.monotonic() + 30
-        while not any(r.inject_id == "slow" and r.status is RunStatus.RUNNING for r in runs(db, exercise_id).values()):
-            assert time.monotonic() < deadline and child.poll() is None, "the engine never started the step"
-            time.sleep(0.2)
         os.kill(child.pid, signal.SIGKILL)
         child.wait(timeout=10)
     finally:
@@ -202,20 +211,8 @@ def test_sigterm_finishes_the_step_in_progress(app: Flask, db, world) -> None:  
     settings = app.config["MAMORI_SETTINGS"]
     db.expire_all()
     exercise = exercises.get_exercise(db, exercise_id)
-    for inject in ("beacon", "police-call", "exfil"):
-        injects.control(db, exercise, inject, "skip", teams=None, actor=None)
-    lifecycle.start(db, exercise, actor=None, speed=600, now=datetime.now(timezone.utc) - timedelta(seconds=6))
-    db.commit()
-    env = {**os.environ, "DATABASE_URL": settings.database_url, "MAMORI_INSTANCE_ID": settings.instance_id,
-           "MAMORI_INSTANCE_PATH": str(settings.instance_path)}
-    mamori = shutil.which("mamori", path=os.path.dirname(sys.executable))
-    child = subprocess.Popen([mamori, "engine", "run", "--interval", "0.2"], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = engine_running_slow(db, settings, exercise)
     try:
-        deadline = time.monotonic() + 30
-        while not any(r.inject_id == "slow" and r.status is RunStatus.RUNNING for r in runs(db, exercise_id).values()):
-            assert time.monotonic() < deadline and child.poll() is None, "the engine never started the step"
-            time.sleep(0.2)
         child.send_signal(signal.SIGTERM)
         assert child.wait(timeout=30) == 0
     finally:
