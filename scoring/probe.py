@@ -10,7 +10,8 @@ change what the host *does*, not what the platform *sees*.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+import threading
+from typing import Any, Callable, Protocol, Sequence
 
 # Caps on what a check reads, whatever the host offers.
 MAX_FILE_BYTES = 1024 * 1024
@@ -82,3 +83,50 @@ class Probe(Protocol):
     def ssh_login(self, host: str, user: str, password: str, timeout: float) -> bool:
         """Does a password login to *host* (through the team's gateway) succeed?"""
         ...
+
+
+class RoundProbe:
+    """A probe for one round: each host's process table and each file read once, whatever asks.
+
+    Ten checks on one host then cost one process-table read; network probes,
+    commands and logins are never cached (each is its own observation).
+    """
+
+    def __init__(self, probe: Probe) -> None:
+        self._probe = probe
+        self._lock = threading.Lock()
+        self._processes: dict[str, list[ProcessRow] | ProbeError] = {}
+        self._files: dict[tuple[str, str, int], bytes | None | ProbeError] = {}
+        self._key_locks: dict[tuple[int, Any], threading.Lock] = {}
+
+    def processes(self, host: str) -> list[ProcessRow]:
+        return self._once(self._processes, host, lambda: self._probe.processes(host))
+
+    def read_file(self, host: str, path: str, max_bytes: int) -> bytes | None:
+        return self._once(self._files, (host, path, max_bytes), lambda: self._probe.read_file(host, path, max_bytes))
+
+    def exec(self, host: str, argv: Sequence[str], *, user: str, timeout: float, max_output: int) -> ExecOutcome:
+        return self._probe.exec(host, argv, user=user, timeout=timeout, max_output=max_output)
+
+    def tcp(self, source: str, target: str, port: int, timeout: float) -> bool:
+        return self._probe.tcp(source, target, port, timeout)
+
+    def http(self, source: str, url: str, method: str, timeout: float, max_body: int) -> HttpOutcome:
+        return self._probe.http(source, url, method, timeout, max_body)
+
+    def ssh_login(self, host: str, user: str, password: str, timeout: float) -> bool:
+        return self._probe.ssh_login(host, user, password, timeout)
+
+    def _once(self, cache: dict[Any, Any], key: Any, read: Callable[[], Any]) -> Any:
+        with self._lock:  # one lock per key: reads of different hosts still run side by side
+            key_lock = self._key_locks.setdefault((id(cache), key), threading.Lock())
+        with key_lock:
+            if key not in cache:
+                try:
+                    cache[key] = read()
+                except ProbeError as exc:
+                    cache[key] = exc
+            found = cache[key]
+        if isinstance(found, ProbeError):
+            raise found
+        return found

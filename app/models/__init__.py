@@ -6,8 +6,19 @@ from app.models.exercises import Exercise, ExerciseState, Membership, Scenario, 
 from app.models.organisations import Organisation, Prefecture
 from app.models.ranges import RangeHost, RangeState, TeamRange
 from app.models.runtime import EngineLease, InjectRun, Message, RunStatus, TimelineEvent
+from app.models.scoring import (
+    CheckResultRow, ReportStatus, ReportVersion, ScoreEvent, ScoreSource, ScoringRound, TaskAttempt, TeamScore,
+)
 
 __all__ = [
+    "CheckResultRow",
+    "ReportStatus",
+    "ReportVersion",
+    "ScoreEvent",
+    "ScoreSource",
+    "ScoringRound",
+    "TaskAttempt",
+    "TeamScore",
     "ApiToken",
     "AuditEvent",
     "EngineLease",

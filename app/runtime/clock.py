@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Sequence
 
 
 @dataclass(frozen=True)
@@ -33,3 +34,12 @@ def read(*, day: int, elapsed: float, started_at: datetime | None, speed: float,
 def bank(*, elapsed: float, started_at: datetime | None, speed: float, now: datetime) -> float:
     """The day's exercise seconds at *now*, to store when the clock stops (pause, end of day)."""
     return read(day=1, elapsed=elapsed, started_at=started_at, speed=speed, now=now).seconds
+
+
+def timeline(day: int, seconds: float, day_lengths: Sequence[float]) -> float:
+    """Exercise seconds since day 1 began: the lengths of the days before *day*, plus *seconds*.
+
+    Nights are not on the timeline, so "35 minutes after the attack" means
+    exercise minutes even when the attack came late on day 1.
+    """
+    return sum(day_lengths[: max(day - 1, 0)]) + seconds

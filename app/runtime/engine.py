@@ -23,6 +23,7 @@ from app.db import Database
 from app.models import Exercise, ExerciseState, InjectRun, Message, RunStatus, Team, TimelineEvent, utcnow
 from app.runtime import lease
 from app.runtime.clock import ClockReading
+from app.runtime.rounds import Scorer
 from app.runtime.triggers import Decision, RunView, plan
 from app.scenario.model import Condition, Inject, Scenario
 from app.services import lifecycle, ranges, scenarios
@@ -45,23 +46,44 @@ class Engine:
         self.instance_id = instance_id
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self.now = now
+        self.scorer = Scorer(database, range_engine, instance_id, now=now)
 
     # The loop ---------------------------------------------------------------------
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
-        """Tick until *stop* is set; the inject in progress always completes first."""
+        """Tick until *stop* is set; the inject in progress always completes first.
+
+        Scoring rounds run beside the injects in their own thread, so a long
+        inject never delays a round (and the reverse), both only while this
+        engine holds the lease.
+        """
         recovered = False
+        holding = threading.Event()
+        scoring = threading.Thread(target=self._score, args=(stop, holding, interval), name="scoring", daemon=True)
+        scoring.start()
         while not stop.is_set():
             with self.database.session() as session:
-                holding = lease.hold(session, self.holder, self.now())
-            if holding and not recovered:
+                held = lease.hold(session, self.holder, self.now())
+            holding.set() if held else holding.clear()
+            if held and not recovered:
                 self.recover()
                 recovered = True
-            if holding:
+            if held:
                 self.tick(stop)
             stop.wait(interval)
+        holding.clear()
+        scoring.join()
         with self.database.session() as session:
             lease.release(session, self.holder)
+
+    def _score(self, stop: threading.Event, holding: threading.Event, interval: float) -> None:
+        while not stop.is_set():
+            if holding.is_set():
+                try:
+                    self.scorer.tick()
+                except Exception:  # a round that cannot be written is logged, and the next one is tried
+                    log.exception("a scoring round failed")
+            stop.wait(interval)
 
     def recover(self) -> int:
         """After a crash: re-run what was running if idempotent, else mark it interrupted."""
