@@ -55,3 +55,7 @@ class Forbidden(ServiceError):
 
 class Conflict(ServiceError):
     status = 409
+
+
+class RateLimited(ServiceError):
+    status = 429
