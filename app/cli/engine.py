@@ -24,7 +24,7 @@ def engine() -> None:
 @click.option("--once", is_flag=True, help="One pass, then exit (for scripts and tests).")
 @with_appcontext
 def run(interval: float, once: bool) -> None:
-    """Fire every running exercise's injects when they fall due. SIGTERM finishes the step in progress."""
+    """Fire injects when they fall due and run scoring rounds. SIGTERM finishes the step in progress."""
     from app.runtime.engine import Engine
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -34,7 +34,7 @@ def run(interval: float, once: bool) -> None:
         signal.signal(signum, lambda *_: stop.set())
     if once:
         worker.recover()
-        click.echo(f"{worker.tick()} inject(s) decided")
+        click.echo(f"{worker.tick()} inject(s) decided, {len(worker.scorer.tick())} scoring round(s)")
         return
     click.echo(f"engine {worker.holder} running (every {interval:g} s); stop with SIGTERM")
     worker.run(stop, interval)

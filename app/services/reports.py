@@ -1,0 +1,256 @@
+"""Reports (第一報 / 続報 / 最終報): a team drafts and submits versions, an instructor grades or returns them.
+
+A report's points are those of its latest graded version. Grading writes to
+the ledger only the difference from what the ledger already holds for that
+report, so a re-grade corrects the score with one more event and the ledger
+stays append-only. The team sees a revision request's comment at once, but a
+grade's scores and comment only once an instructor releases them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    Exercise, ExerciseState, ReportStatus, ReportVersion, ScoreEvent, ScoreSource, Team, TimelineEvent, User, utcnow,
+)
+from app.scenario.model import Report
+from app.services import audit, ledger, scenarios
+from app.services.errors import N_, Conflict, InvalidInput, NotFound
+from app.services.tasks import reached
+
+MAX_TEXT = 20_000
+WRITABLE = {ExerciseState.RUNNING, ExerciseState.PAUSED}
+LEDGER_TRIES = 5  # two instructors grading the same report at once
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """One report as a team sees it: its versions, the editable draft, whether it is due."""
+
+    report: Report
+    versions: tuple[ReportVersion, ...]  # oldest first, drafts included
+    draft: ReportVersion | None
+    due: bool  # its due moment has been reached
+    submitted: bool  # some version was submitted
+
+
+def report_views(session: Session, exercise: Exercise, team: Team, *,
+                 now: datetime | None = None) -> list[ReportView]:
+    """Every report of the scenario, in scenario order, with the team's versions."""
+    moment = ledger.moment(exercise, now)
+    rows = list(session.scalars(select(ReportVersion).where(ReportVersion.team_id == team.id)
+                                .order_by(ReportVersion.number)))
+    views = []
+    for report in scenarios.parsed(exercise.scenario).reports:
+        versions = tuple(v for v in rows if v.report_id == report.id)
+        views.append(ReportView(
+            report=report, versions=versions,
+            draft=next((v for v in versions if v.status is ReportStatus.DRAFT), None),
+            due=reached(session, exercise, team, report.due, moment),
+            submitted=any(v.submitted_at is not None for v in versions)))
+    return views
+
+
+def save_draft(session: Session, exercise: Exercise, team: Team, user: User, report_id: str, text: str, *,
+               now: datetime | None = None) -> ReportVersion:
+    """Write the team's draft of *report_id*: the one draft there is, or a new version after the last."""
+    report = _writable_report(exercise, report_id)
+    _check_length(text)
+    return _write_draft(session, team, user, report, text, now or utcnow())
+
+
+def submit(session: Session, exercise: Exercise, team: Team, user: User, report_id: str, *,
+           text: str | None = None, now: datetime | None = None) -> ReportVersion:
+    """Hand in the draft (written from *text* first when given) for grading.
+
+    Refused while an earlier version waits for a grade or a revision request.
+    """
+    wall = now or utcnow()
+    report = _writable_report(exercise, report_id)
+    pending = session.scalar(select(ReportVersion).where(
+        ReportVersion.team_id == team.id, ReportVersion.report_id == report.id,
+        ReportVersion.status == ReportStatus.SUBMITTED).limit(1))
+    if pending is not None:
+        raise Conflict(N_("version %(number)d of %(report)r is waiting to be graded: submit again after that"),
+                       number=pending.number, report=report.id)
+    if text is not None:
+        _check_length(text)
+    draft = _draft(session, team, report.id)
+    content = text if text is not None else draft.text if draft is not None else ""
+    if not content.strip():
+        raise InvalidInput(N_("an empty report cannot be submitted"))
+    version = _write_draft(session, team, user, report, content, wall)
+    moment = ledger.moment(exercise, wall)
+    version.status, version.submitted_at = ReportStatus.SUBMITTED, wall
+    version.day, version.exercise_seconds, version.timeline_seconds = moment.day, moment.seconds, moment.timeline
+    _timeline(session, version, moment, wall, f"{report.id}: version {version.number} submitted")
+    return version
+
+
+def grading_queue(session: Session, exercise: Exercise) -> list[ReportVersion]:
+    """Versions waiting for a grade, oldest submission first."""
+    return list(session.scalars(select(ReportVersion).where(
+        ReportVersion.exercise_id == exercise.id, ReportVersion.status == ReportStatus.SUBMITTED)
+        .order_by(ReportVersion.submitted_at, ReportVersion.id)))
+
+
+def get_version(session: Session, exercise: Exercise, version_id: int) -> ReportVersion:
+    version = session.get(ReportVersion, version_id)
+    if version is None or version.exercise_id != exercise.id:
+        raise NotFound(N_("no such report version"))
+    return version
+
+
+def grade(session: Session, version: ReportVersion, scores: dict[str, int], comment: str, actor: User | None, *,
+          now: datetime | None = None) -> int:
+    """Grade (or re-grade) a submitted version against its rubric; returns the points added to the ledger.
+
+    *scores* names every rubric criterion once, each from 0 to its points.
+    The ledger gets the difference between the report's latest graded total
+    and what it already holds for the report (negative when a re-grade lowers it).
+    """
+    if version.status not in (ReportStatus.SUBMITTED, ReportStatus.GRADED):
+        raise Conflict(N_("only a submitted or graded version can be graded (this one is %(status)s)"),
+                       status=version.status.value)
+    exercise = session.get(Exercise, version.exercise_id)
+    report = _report(exercise, version.report_id)
+    total = _total(report, scores)
+    wall = now or utcnow()
+    version.status, version.scores, version.total = ReportStatus.GRADED, dict(scores), total
+    version.comment, version.graded_at = comment, wall
+    version.grader_id = actor.id if actor is not None else None
+    session.flush([version])
+    team = session.get(Team, version.team_id)
+    added = _settle(session, exercise, team, report, version, ledger.moment(exercise, wall), actor)
+    audit.record(session, "report.grade", actor=actor, target=f"exercise:{exercise.id}:{report.id}",
+                 exercise_id=exercise.id, team=team.number, version=version.number, total=total, points=added)
+    return added
+
+
+def request_revision(session: Session, version: ReportVersion, comment: str, actor: User | None, *,
+                     now: datetime | None = None) -> None:
+    """Send a submitted version back with *comment* (the team sees it at once); no points change."""
+    if version.status is not ReportStatus.SUBMITTED:
+        raise Conflict(N_("only a submitted version can be sent back (this one is %(status)s)"),
+                       status=version.status.value)
+    if not comment.strip():
+        raise InvalidInput(N_("say what the team should revise"))
+    wall = now or utcnow()
+    exercise = session.get(Exercise, version.exercise_id)
+    version.status, version.comment = ReportStatus.REVISION_REQUESTED, comment
+    version.grader_id = actor.id if actor is not None else None
+    _timeline(session, version, ledger.moment(exercise, wall), wall,
+              f"{version.report_id}: revision of version {version.number} requested")
+    audit.record(session, "report.request_revision", actor=actor,
+                 target=f"exercise:{exercise.id}:{version.report_id}", exercise_id=exercise.id,
+                 team=session.get(Team, version.team_id).number, version=version.number)
+
+
+def release(session: Session, exercise: Exercise, actor: User | None, *, team: Team | None = None,
+            now: datetime | None = None) -> int:
+    """Show the teams (or one team) their grades: every graded, unreleased version; returns how many."""
+    query = select(ReportVersion).where(ReportVersion.exercise_id == exercise.id,
+                                        ReportVersion.status == ReportStatus.GRADED,
+                                        ReportVersion.released_at.is_(None))
+    if team is not None:
+        query = query.where(ReportVersion.team_id == team.id)
+    wall = now or utcnow()
+    versions = list(session.scalars(query))
+    for version in versions:
+        version.released_at = wall
+    audit.record(session, "report.release", actor=actor, target=f"exercise:{exercise.id}", exercise_id=exercise.id,
+                 team=team.number if team is not None else None, versions=len(versions))
+    return len(versions)
+
+
+def grade_visible(version: ReportVersion) -> bool:
+    """Whether the team may see the grade's scores, total and comment: graded and released."""
+    return version.status is ReportStatus.GRADED and version.released_at is not None
+
+
+def _report(exercise: Exercise, report_id: str) -> Report:
+    report = next((r for r in scenarios.parsed(exercise.scenario).reports if r.id == report_id), None)
+    if report is None:
+        raise NotFound(N_("the scenario has no report %(report)r"), report=report_id)
+    return report
+
+
+def _writable_report(exercise: Exercise, report_id: str) -> Report:
+    if exercise.state not in WRITABLE:
+        raise Conflict(N_("reports can be written only while the exercise runs or is paused (it is %(state)s)"),
+                       state=exercise.state.value)
+    return _report(exercise, report_id)
+
+
+def _check_length(text: str) -> None:
+    if len(text) > MAX_TEXT:
+        raise InvalidInput(N_("a report may have at most %(max)d characters"), max=MAX_TEXT)
+
+
+def _draft(session: Session, team: Team, report_id: str) -> ReportVersion | None:
+    return session.scalar(select(ReportVersion).where(
+        ReportVersion.team_id == team.id, ReportVersion.report_id == report_id,
+        ReportVersion.status == ReportStatus.DRAFT).order_by(ReportVersion.number.desc()).limit(1))
+
+
+def _write_draft(session: Session, team: Team, user: User, report: Report, text: str,
+                 wall: datetime) -> ReportVersion:
+    draft = _draft(session, team, report.id)
+    if draft is None:
+        last = session.scalar(select(func.max(ReportVersion.number)).where(
+            ReportVersion.team_id == team.id, ReportVersion.report_id == report.id)) or 0
+        draft = ReportVersion(exercise_id=team.exercise_id, team_id=team.id, report_id=report.id, number=last + 1,
+                              status=ReportStatus.DRAFT)
+        session.add(draft)
+    draft.text, draft.author_id, draft.updated_at = text, user.id, wall
+    session.flush([draft])
+    return draft
+
+
+def _total(report: Report, scores: dict[str, int]) -> int:
+    unknown = sorted(set(scores) - {c.id for c in report.rubric})
+    if unknown:
+        raise InvalidInput(N_("the rubric of %(report)r has no criterion %(criterion)r"),
+                           report=report.id, criterion=unknown[0])
+    for criterion in report.rubric:
+        if criterion.id not in scores:
+            raise InvalidInput(N_("no score given for criterion %(criterion)r"), criterion=criterion.id)
+        value = scores[criterion.id]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= criterion.points:
+            raise InvalidInput(N_("the score for criterion %(criterion)r must be a whole number from 0 to %(max)d"),
+                               criterion=criterion.id, max=criterion.points)
+    return sum(scores[c.id] for c in report.rubric)
+
+
+def _settle(session: Session, exercise: Exercise, team: Team, report: Report, version: ReportVersion,
+            moment: ledger.Moment, actor: User | None) -> int:
+    """Bring the ledger's points for *report* to its latest graded total; returns the points written."""
+    target = session.scalar(select(ReportVersion.total).where(
+        ReportVersion.team_id == team.id, ReportVersion.report_id == report.id,
+        ReportVersion.status == ReportStatus.GRADED).order_by(ReportVersion.number.desc()).limit(1)) or 0
+    for _ in range(LEDGER_TRIES):
+        held, count = session.execute(
+            select(func.coalesce(func.sum(ScoreEvent.points), 0), func.count()).where(
+                ScoreEvent.team_id == team.id, ScoreEvent.source == ScoreSource.REPORT,
+                ScoreEvent.source_id == report.id)).one()
+        delta = target - int(held)
+        if delta == 0 and count > 0:
+            return 0
+        event = ledger.append(session, team, source=ScoreSource.REPORT, source_id=report.id,
+                              key=f"report:{report.id}:v{version.number}:g{count + 1}", points=delta, when=moment,
+                              reason=f"{report.id}: version {version.number} graded",
+                              detail={"version": version.number, "total": version.total,
+                                      "of": sum(c.points for c in report.rubric)}, actor=actor)
+        if event is not None:
+            return delta
+    raise Conflict(N_("another instructor is grading %(report)r of this team: try again"), report=report.id)
+
+
+def _timeline(session: Session, version: ReportVersion, moment: ledger.Moment, wall: datetime, summary: str) -> None:
+    session.add(TimelineEvent(exercise_id=version.exercise_id, team_id=version.team_id, at=wall, day=moment.day,
+                              exercise_seconds=moment.seconds, kind="report", summary=summary[:500],
+                              detail={"report": version.report_id, "version": version.number}))
