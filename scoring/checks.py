@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import re
 import threading
 import time
 from typing import Any, Literal
 
+import regex
 from pydantic import Field
 from pydantic.dataclasses import dataclass
 
@@ -26,6 +26,15 @@ from scoring.probe import MAX_COMMAND_OUTPUT, MAX_FILE_BYTES, MAX_HTTP_BODY, Pro
 
 Status = Literal["up", "down", "error"]
 MAX_REASON = 300
+REGEX_SECONDS = 1.0  # a scenario's pattern on content a trainee controls: never a stalled round
+
+
+def _search(pattern: str, text: str) -> regex.Match[str] | None:
+    """``re.search`` under a time limit; a pattern that backtracks too long cannot decide (ERROR)."""
+    try:
+        return regex.search(pattern, text, timeout=REGEX_SECONDS)
+    except TimeoutError:
+        raise ProbeError(f"the pattern {pattern[:60]!r} took more than {REGEX_SECONDS:g} s on this content") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,9 +84,9 @@ def _excerpt(data: bytes, limit: int = 80) -> str:
 
 def _content_problem(text: str, contains: str | None, not_contains: str | None, what: str) -> str | None:
     """Why *text* fails the contains / not_contains patterns, or ``None`` when it passes."""
-    if contains is not None and re.search(contains, text) is None:
+    if contains is not None and _search(contains, text) is None:
         return f"{what} does not match {contains!r}"
-    found = re.search(not_contains, text) if not_contains is not None else None
+    found = _search(not_contains, text) if not_contains is not None else None
     if found is not None:
         return f"{what} matches {not_contains!r} ({found.group(0)[:60]!r})"
     return None
@@ -109,7 +118,7 @@ class CommandCheck(CheckType):
         seen = f"exit status {out.exit_code}, output {_excerpt(out.output)}"
         if out.exit_code != params.expect_exit:
             return CheckResult("down", f"{seen}; expected exit status {params.expect_exit}")
-        if params.expect_output is not None and re.search(params.expect_output, _text(out.output)) is None:
+        if params.expect_output is not None and _search(params.expect_output, _text(out.output)) is None:
             return CheckResult("down", f"{seen}; the output does not match {params.expect_output!r}")
         return CheckResult("up", seen)
 
@@ -126,7 +135,7 @@ class ProcessCheck(CheckType):
 
     @classmethod
     def run(cls, params: ProcessCheck.Params, probe: Probe) -> CheckResult:
-        found = next((p for p in probe.processes(params.host) if re.search(params.pattern, p.command)), None)
+        found = next((p for p in probe.processes(params.host) if _search(params.pattern, p.command)), None)
         return _verdict((found is not None) == (params.expect == "present"),
                         f"no process of {params.host} matches {params.pattern!r}" if found is None else
                         f"{params.host} runs pid {found.pid} as {found.user}: {found.command[:120]!r}")

@@ -133,3 +133,25 @@ def test_blocked_needs_a_working_control_connection() -> None:
 def test_ssh_login_expectations(login: bool, expect: str, status: str) -> None:
     result = check("ssh_login", FakeProbe(login=login), host="ws01", user="tanaka", password="p", expect=expect)
     assert result.status == status
+
+
+def test_a_pattern_that_backtracks_forever_on_a_trainees_file_is_an_error_not_a_stall() -> None:
+    probe = FakeProbe(files={"/srv/www/index.html": b"a" * 5000 + b"!"})
+    params = CHECK_TYPES["file"].Params(host="web01", path="/srv/www/index.html", contains="(a|aa)+$")
+    result = run_check("file", params, probe, deadline_seconds=10)
+    assert result.status == "error" and "took more than" in result.reason
+    assert result.seconds < 8
+
+
+def test_a_round_probe_reads_each_process_table_and_file_once() -> None:
+    from scoring.probe import RoundProbe
+
+    probe = FakeProbe(rows=[ProcessRow(1, 0, "root", "sshd")], files={"/etc/motd": b"hi"})
+    cached = RoundProbe(probe)
+    for _ in range(5):
+        run_check("process", CHECK_TYPES["process"].Params(host="ws01", pattern="sshd"), cached, 5)
+        run_check("file", CHECK_TYPES["file"].Params(host="ws01", path="/etc/motd", contains="hi"), cached, 5)
+    assert [a[0] for a in probe.asked] == ["processes", "read_file"]
+    failing = RoundProbe(FakeProbe(fail=ProbeError("ws01 is not running")))
+    first = run_check("process", CHECK_TYPES["process"].Params(host="ws01", pattern="x"), failing, 5)
+    assert first.status == "error" and "not running" in first.reason
