@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Engine, make_url
@@ -56,6 +56,39 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_new(session: Session, model: type[Any], **values: Any) -> Any | None:
+    """Insert one row unless it would break a unique constraint; its primary key, or ``None``.
+
+    ``INSERT … ON CONFLICT DO NOTHING`` instead of a savepoint: Python's
+    sqlite3 driver commits a savepoint that opens a transaction, so an
+    IntegrityError caught around ``begin_nested()`` is not portable.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only the two supported databases
+        raise NotImplementedError(f"insert_new on {dialect}")
+    key = model.__mapper__.primary_key[0]
+    statement = insert(model).values(**values).on_conflict_do_nothing().returning(key)
+    return session.execute(statement).scalar()
+
+
+def upsert_add(session: Session, model: type[Any], key: str, values: dict[str, Any], increments: dict[str, Any]) -> None:
+    """Insert *values*, or when the row with that *key* exists add *increments* to its columns (one statement)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    statement = insert(model).values(**values)
+    columns = model.__table__.c
+    statement = statement.on_conflict_do_update(
+        index_elements=[key], set_={name: columns[name] + amount for name, amount in increments.items()})
+    session.execute(statement)
 
 
 def _masked(url: str) -> str:

@@ -1,6 +1,9 @@
 """Pure scoring functions: decay, availability and answer matching."""
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
+
 import pytest
 
 from scoring import answers
@@ -69,3 +72,36 @@ def test_regex_one_of_and_all_of() -> None:
     assert answers.matches_all_of("ws01\nws02", ["ws01", "ws02"])
     assert not answers.matches_all_of("ws01", ["ws01", "ws02"])
     assert not answers.matches_all_of("ws01, ws02, ws03", ["ws01", "ws02"])
+
+
+@dataclass(frozen=True)
+class Rule:
+    match: str
+    values: list[str]
+
+
+@pytest.mark.parametrize(
+    ("rule", "given", "accepted"),
+    [
+        (Rule("exact", ["ws01", "ws-01"]), "ＷＳ－０１", True), (Rule("exact", ["ws01"]), "ws02", False),
+        (Rule("one_of", ["cron", "crontab"]), " Crontab ", True),
+        (Rule("regex", [r"ws0[1-3]", r"pc\d+"]), "PC42", True), (Rule("regex", [r"ws0[1-3]"]), "ws04", False),
+        (Rule("all_of", ["ws01", "ws02"]), "ws02、ｗｓ０１", True), (Rule("all_of", ["ws01", "ws02"]), "ws01", False),
+        (Rule("regex", ["(unclosed"]), "(unclosed", False), (Rule("fuzzy", ["ws01"]), "ws01", False),
+    ],
+)
+def test_accepts_follows_the_rule(rule: Rule, given: str, accepted: bool) -> None:
+    assert answers.accepts(rule, given) is accepted
+
+
+@pytest.mark.parametrize("pattern", [r"(a+)+$", r"(a|aa)+$", r"(a|a)+$"])
+def test_a_catastrophic_pattern_is_no_match_within_a_second(pattern: str) -> None:
+    started = time.monotonic()
+    assert not answers.accepts(Rule("regex", [pattern]), "a" * 40 + "b")
+    assert time.monotonic() - started < 5  # stopped near REGEX_TIMEOUT (0.5 s); unbounded, it would run for hours
+
+
+def test_the_regex_timeout_is_what_stops_a_runaway_pattern() -> None:
+    started = time.monotonic()
+    assert not answers.matches_regex("a" * 40 + "b", r"(a|aa)+$", timeout=0.05)
+    assert time.monotonic() - started < 5

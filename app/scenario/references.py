@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, Iterator
 from urllib.parse import urlsplit
 
+import regex
+
 from app.scenario.model import After, At, Scenario, When, minutes
 from range.actions import ACTION_TYPES
 from range.images import available_images
@@ -273,8 +275,8 @@ def _tasks_and_reports(s: Scenario, _files: Path) -> Found:
         if task.answer.match == "regex":
             for k, pattern in enumerate(task.answer.values):
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
+                    regex.compile(pattern)  # the module answers are matched with
+                except regex.error as exc:
                     yield ("tasks", i, "answer", "values", k), f"not a valid regular expression: {exc}"
     for i, report in enumerate(s.reports):
         yield from _moment(s, ("reports", i, "due"), report.due, injects)
@@ -300,20 +302,8 @@ def _model_response(s: Scenario, _files: Path) -> Found:
             task = tasks.get(step.task)
             if task is None:
                 yield (*at, "task"), f"unknown task {step.task!r}"
-            elif not accepts(task.answer.match, task.answer.values, step.value):
+            elif not answers.accepts(task.answer, step.value):
                 yield (*at, "value"), f"the model answer is not accepted by task {task.id!r}"
         elif step.do == "report" and step.report not in reports:
             yield (*at, "report"), f"unknown report {step.report!r}"
 
-
-def accepts(match: str, values: list[str], answer: str) -> bool:
-    if match == "exact":
-        return any(answers.matches_exact(answer, v) for v in values)
-    if match == "regex":
-        try:
-            return any(answers.matches_regex(answer, v) for v in values)
-        except re.error:
-            return False
-    if match == "one_of":
-        return answers.matches_one_of(answer, values)
-    return answers.matches_all_of(answer, values)

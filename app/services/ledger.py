@@ -1,11 +1,11 @@
 """The score ledger: append-only events, exactly once by key, and what they add up to.
 
 Every point a team has is one ``ScoreEvent`` with its source and reason. An
-event's key is unique per team: ``append`` writes it inside a savepoint, and a
-second write of the same key (a replayed round, a simultaneous correct answer
-from a team-mate) is refused by the database and reported as ``None``. Each
-written event adds to the team's ``TeamScore`` in the same transaction, so the
-scoreboard reads one row per team however long the ledger grows.
+event's key is unique per team: a second write of the same key (a replayed
+round, a simultaneous correct answer from a team-mate) is refused by the
+database (``INSERT … ON CONFLICT DO NOTHING``) and reported as ``None``. Each
+written event adds to the team's ``TeamScore`` in the same transaction (an
+upsert), so the scoreboard reads one row per team however long the ledger grows.
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.db import insert_new, upsert_add
 from app.models import Exercise, ScoreEvent, ScoreSource, Team, TeamScore, User
 from app.runtime import clock
 from app.scenario.model import minutes
@@ -49,36 +49,20 @@ def append(session: Session, team: Team, *, source: ScoreSource, source_id: str,
            when: Moment, reason: str = "", detail: dict[str, Any] | None = None, actor: User | None = None,
            round_id: int | None = None) -> ScoreEvent | None:
     """Write one event unless its key is already in the team's ledger; ``None`` when it was."""
-    event = ScoreEvent(exercise_id=team.exercise_id, team_id=team.id, source=source, source_id=source_id[:100],
-                       key=key[:160], points=points, reason=reason[:500], detail=detail or {},
-                       actor_id=actor.id if actor is not None else None, round_id=round_id,
-                       day=when.day, exercise_seconds=when.seconds, timeline_seconds=when.timeline)
-    try:
-        with session.begin_nested():
-            session.add(event)
-            session.flush([event])
-    except IntegrityError:
+    event_id = insert_new(session, ScoreEvent, exercise_id=team.exercise_id, team_id=team.id, source=source,
+                          source_id=source_id[:100], key=key[:160], points=points, reason=reason[:500],
+                          detail=detail or {}, actor_id=actor.id if actor is not None else None, round_id=round_id,
+                          day=when.day, exercise_seconds=when.seconds, timeline_seconds=when.timeline)
+    if event_id is None:
         return None
-    _add_to_total(session, team, points)
-    return event
+    upsert_add(session, TeamScore, "team_id", {"team_id": team.id, "exercise_id": team.exercise_id,
+                                                "points": points, "events": 1}, {"points": points, "events": 1})
+    return session.get(ScoreEvent, event_id)
 
 
 def has(session: Session, team: Team, key: str) -> bool:
     return session.scalar(select(ScoreEvent.id).where(
         ScoreEvent.exercise_id == team.exercise_id, ScoreEvent.team_id == team.id, ScoreEvent.key == key)) is not None
-
-
-def _add_to_total(session: Session, team: Team, points: int) -> None:
-    bump = (update(TeamScore).where(TeamScore.team_id == team.id)
-            .values(points=TeamScore.points + points, events=TeamScore.events + 1)
-            .execution_options(synchronize_session=False))
-    if session.execute(bump).rowcount:
-        return
-    try:
-        with session.begin_nested():
-            session.add(TeamScore(team_id=team.id, exercise_id=team.exercise_id, points=points, events=1))
-    except IntegrityError:  # a concurrent first event created the row
-        session.execute(bump)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.db import insert_new
 from app.models import (
     Exercise, ExerciseState, ReportStatus, ReportVersion, ScoreEvent, ScoreSource, Team, TimelineEvent, User, utcnow,
 )
@@ -24,7 +25,7 @@ from app.services.tasks import reached
 
 MAX_TEXT = 20_000
 WRITABLE = {ExerciseState.RUNNING, ExerciseState.PAUSED}
-LEDGER_TRIES = 5  # two instructors grading the same report at once
+TRIES = 5  # team-mates starting the same draft, instructors grading the same report
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def submit(session: Session, exercise: Exercise, team: Team, user: User, report_
            text: str | None = None, now: datetime | None = None) -> ReportVersion:
     """Hand in the draft (written from *text* first when given) for grading.
 
-    Refused while an earlier version waits for a grade or a revision request.
+    Refused while an earlier version is still waiting for a grade (or to be sent back).
     """
     wall = now or utcnow()
     report = _writable_report(exercise, report_id)
@@ -199,16 +200,21 @@ def _draft(session: Session, team: Team, report_id: str) -> ReportVersion | None
 
 def _write_draft(session: Session, team: Team, user: User, report: Report, text: str,
                  wall: datetime) -> ReportVersion:
-    draft = _draft(session, team, report.id)
-    if draft is None:
+    """Update the team's draft, or start one after the last version (a team-mate may be starting it too)."""
+    for _ in range(TRIES):
+        draft = _draft(session, team, report.id)
+        if draft is not None:
+            draft.text, draft.author_id, draft.updated_at = text, user.id, wall
+            session.flush([draft])
+            return draft
         last = session.scalar(select(func.max(ReportVersion.number)).where(
             ReportVersion.team_id == team.id, ReportVersion.report_id == report.id)) or 0
-        draft = ReportVersion(exercise_id=team.exercise_id, team_id=team.id, report_id=report.id, number=last + 1,
-                              status=ReportStatus.DRAFT)
-        session.add(draft)
-    draft.text, draft.author_id, draft.updated_at = text, user.id, wall
-    session.flush([draft])
-    return draft
+        draft_id = insert_new(session, ReportVersion, exercise_id=team.exercise_id, team_id=team.id,
+                              report_id=report.id, number=last + 1, status=ReportStatus.DRAFT, text=text,
+                              author_id=user.id, updated_at=wall)
+        if draft_id is not None:
+            return session.get(ReportVersion, draft_id)
+    raise Conflict(N_("your team-mates are saving %(report)r at the same time: try again"), report=report.id)
 
 
 def _total(report: Report, scores: dict[str, int]) -> int:
@@ -232,7 +238,7 @@ def _settle(session: Session, exercise: Exercise, team: Team, report: Report, ve
     target = session.scalar(select(ReportVersion.total).where(
         ReportVersion.team_id == team.id, ReportVersion.report_id == report.id,
         ReportVersion.status == ReportStatus.GRADED).order_by(ReportVersion.number.desc()).limit(1)) or 0
-    for _ in range(LEDGER_TRIES):
+    for _ in range(TRIES):
         held, count = session.execute(
             select(func.coalesce(func.sum(ScoreEvent.points), 0), func.count()).where(
                 ScoreEvent.team_id == team.id, ScoreEvent.source == ScoreSource.REPORT,

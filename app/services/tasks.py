@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.db import insert_new
 from app.models import (
     Exercise, ExerciseState, InjectRun, ScoreEvent, ScoreSource, TaskAttempt, Team, TimelineEvent, User, utcnow,
 )
@@ -187,16 +187,12 @@ def _record_attempt(session: Session, team: Team, user: User, task: Task, answer
     """Insert the attempt with the next number; a team-mate who took that number first means: look again."""
     for _ in range(NUMBER_TRIES):
         used = _check_can_answer(session, team, task)
-        attempt = TaskAttempt(exercise_id=team.exercise_id, team_id=team.id, task_id=task.id, number=used + 1,
-                              user_id=user.id, answer=answer, correct=correct, at=wall, day=moment.day,
-                              exercise_seconds=moment.seconds, timeline_seconds=moment.timeline)
-        try:
-            with session.begin_nested():
-                session.add(attempt)
-                session.flush([attempt])
-        except IntegrityError:
-            continue
-        return attempt
+        attempt_id = insert_new(session, TaskAttempt, exercise_id=team.exercise_id, team_id=team.id,
+                                task_id=task.id, number=used + 1, user_id=user.id, answer=answer, correct=correct,
+                                at=wall, day=moment.day, exercise_seconds=moment.seconds,
+                                timeline_seconds=moment.timeline)
+        if attempt_id is not None:
+            return session.get(TaskAttempt, attempt_id)
     raise Conflict(N_("your team-mates are answering task %(task)r at the same time: try again"), task=task.id)
 
 
