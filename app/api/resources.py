@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint, abort
+from sqlalchemy.orm import Session
 
 from app.api.auth import api_user, authenticate_request, require_api_role
 from app.api.schemas import (
+    AdjustmentSchema,
     AuditEventSchema,
     ExerciseCreateSchema,
     ExerciseSchema,
     ScenarioSchema,
+    ScoreEventSchema,
+    StandingSchema,
     TeamSchema,
+    TeamScoreSchema,
     TransitionSchema,
     UserSchema,
 )
-from app.models import Role
-from app.services import accounts, audit, exercises, lifecycle, scenarios
+from app.models import Role, Team
+from app.services import accounts, audit, exercises, ledger, lifecycle, scenarios, scores
 from app.services.errors import ServiceError
 from app.web.context import client_ip, db_session
 
@@ -105,6 +110,59 @@ def transition(body: dict, exercise_id: int, action: str):  # type: ignore[no-un
         _fail(exc)
     session.commit()
     return exercise
+
+
+@exercise_bp.route("/exercises/<int:exercise_id>/scores")
+@require_api_role(Role.INSTRUCTOR)
+@exercise_bp.response(200, StandingSchema(many=True))
+def scoreboard(exercise_id: int):  # type: ignore[no-untyped-def]
+    """The scoreboard: teams by points, ties sharing a rank."""
+    session = db_session()
+    try:
+        return ledger.scoreboard(session, exercises.get_exercise(session, exercise_id))
+    except ServiceError as exc:
+        _fail(exc)
+
+
+@exercise_bp.route("/exercises/<int:exercise_id>/teams/<int:number>/score-events")
+@require_api_role(Role.INSTRUCTOR)
+@exercise_bp.response(200, TeamScoreSchema)
+def team_score_events(exercise_id: int, number: int):  # type: ignore[no-untyped-def]
+    """A team's points by source and its newest 200 score events."""
+    session = db_session()
+    team = _team_by_number(session, exercise_id, number)
+    lines = ledger.breakdown(session, team)
+    return {"team": team, "points": sum(line.points for line in lines), "breakdown": lines,
+            "events": ledger.events(session, team, limit=200)}
+
+
+@exercise_bp.route("/exercises/<int:exercise_id>/adjustments", methods=["POST"])
+@require_api_role(Role.INSTRUCTOR)
+@exercise_bp.arguments(AdjustmentSchema)
+@exercise_bp.response(201, ScoreEventSchema)
+def adjust(body: dict, exercise_id: int):  # type: ignore[no-untyped-def]
+    """Award (points > 0) or take away (points < 0) points from a team, with a reason the team reads."""
+    session = db_session()
+    team = _team_by_number(session, exercise_id, body["team"])
+    try:
+        event = scores.adjust(session, team.exercise, team, body["points"], body["reason"], actor=api_user(),
+                              ip=client_ip())
+    except ServiceError as exc:
+        session.rollback()
+        _fail(exc)
+    session.commit()
+    return event
+
+
+def _team_by_number(session: Session, exercise_id: int, number: int) -> Team:
+    try:
+        exercise = exercises.get_exercise(session, exercise_id)
+    except ServiceError as exc:
+        _fail(exc)
+    team = next((t for t in exercise.teams if t.number == number), None)
+    if team is None:
+        abort(404, message=f"exercise {exercise_id} has no team {number}")
+    return team
 
 
 @exercise_bp.route("/teams/<int:team_id>")

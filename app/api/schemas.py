@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from app.services.exercises import MAX_TEAMS
+from app.services.scores import MAX_ADJUSTMENT
 
 
 def _clock(exercise) -> dict:  # type: ignore[no-untyped-def]
@@ -86,3 +87,47 @@ class AuditEventSchema(Schema):
     exercise_id = fields.Int(allow_none=True)
     ip = fields.Str()
     detail = fields.Dict()
+
+
+class StandingSchema(Schema):
+    rank = fields.Int()
+    team = fields.Nested(TeamSummarySchema)
+    points = fields.Int()
+    events = fields.Int()
+
+
+class BreakdownLineSchema(Schema):
+    source = fields.Function(lambda line: line.source.value)
+    source_id = fields.Str()
+    points = fields.Int()
+    events = fields.Int()
+
+
+class ScoreEventSchema(Schema):
+    id = fields.Int()
+    source = fields.Function(lambda e: e.source.value)
+    source_id = fields.Str()
+    points = fields.Int()
+    reason = fields.Str()
+    detail = fields.Dict()
+    day = fields.Int()
+    exercise_seconds = fields.Float()
+    timeline_seconds = fields.Float()
+    actor_id = fields.Int(allow_none=True)
+    created_at = fields.DateTime()
+
+
+class TeamScoreSchema(Schema):
+    team = fields.Nested(TeamSummarySchema)
+    points = fields.Int()
+    breakdown = fields.List(fields.Nested(BreakdownLineSchema))
+    events = fields.List(fields.Nested(ScoreEventSchema), metadata={"description": "newest first"})
+
+
+class AdjustmentSchema(Schema):
+    team = fields.Int(required=True, strict=True, validate=validate.Range(1, MAX_TEAMS),
+                      metadata={"description": "the team's number in the exercise"})
+    points = fields.Int(required=True, strict=True, validate=validate.Range(-MAX_ADJUSTMENT, MAX_ADJUSTMENT),
+                        metadata={"description": "an award (> 0) or a penalty (< 0)"})
+    reason = fields.Str(required=True, validate=validate.Length(min=1, max=500),
+                        metadata={"description": "shown to the team"})

@@ -5,9 +5,9 @@ from flask import Flask, Response, current_app, redirect, render_template, reque
 from flask_login import current_user
 
 from app.extensions import login_manager
-from app.i18n import LANGUAGES, localized, range_label, select_locale, state_label, translate, when
+from app.i18n import LANGUAGES, localized, range_label, select_locale, state_label, text_of, translate, when
 from app.models import Role, User
-from app.web import account, admin, auth, exercises, main, teams
+from app.web import account, admin, auth, exercises, main, scoring, teams, teamwork
 from app.web.context import close_session, db_session
 
 # Pages a user who must change their password may still open.
@@ -15,7 +15,7 @@ _PASSWORD_CHANGE_ALLOWED = {"account.password", "auth.logout", "auth.language", 
 
 
 def register_web(app: Flask) -> None:
-    for module in (auth, main, exercises, teams, admin, account):
+    for module in (auth, main, exercises, teams, teamwork, scoring, admin, account):
         app.register_blueprint(module.bp)
     app.teardown_appcontext(close_session)
 
@@ -62,6 +62,10 @@ def register_web(app: Flask) -> None:
             "state_label": state_label,
             "translate": translate,
             "range_label": range_label,
+            "text_of": text_of,
+            "exercise_time": scoring.exercise_time,
+            "report_kinds": teamwork.REPORT_KINDS,
+            "version_status": teamwork.VERSION_STATUS,
         }
 
     for status in (400, 403, 404, 405, 413, 429, 500):

@@ -12,12 +12,17 @@ from wtforms import (
     SelectChoice,
     SelectField,
     StringField,
+    SubmitField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, NumberRange, Optional
 
+from app.scenario.model import Criterion
 from app.services.accounts import MIN_PASSWORD_LENGTH
 from app.services.exercises import MAX_TEAMS
+from app.services.reports import MAX_TEXT
+from app.services.scores import MAX_ADJUSTMENT
+from app.services.tasks import MAX_ANSWER
 
 
 class LoginForm(FlaskForm):
@@ -90,3 +95,66 @@ class UserForm(FlaskForm):
 
 class RoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=_role_choices)
+
+
+class ButtonForm(FlaskForm):
+    """Nothing but the CSRF token: a confirmation button (take a hint, release grades)."""
+
+
+class AnswerForm(FlaskForm):
+    """One task's answer; made with ``prefix=task.id`` since a page holds one per task."""
+
+    answer = StringField(_l("Answer"), validators=[DataRequired(), Length(max=MAX_ANSWER)])
+
+
+class ReportForm(FlaskForm):
+    text = TextAreaField(_l("Report text"), validators=[Length(max=MAX_TEXT)])
+    save_draft = SubmitField(_l("Save draft"))
+    hand_in = SubmitField(_l("Submit"))
+
+
+class AdjustmentForm(FlaskForm):
+    team = SelectField(_l("Team"), coerce=int, validators=[InputRequired()])
+    points = IntegerField(_l("Points (negative for a penalty)"),
+                          validators=[InputRequired(), NumberRange(-MAX_ADJUSTMENT, MAX_ADJUSTMENT)])
+    reason = StringField(_l("Reason (the team reads it)"), validators=[DataRequired(), Length(max=500)])
+
+
+class NeededFor:
+    """Required when the form's *button* was pressed, optional otherwise."""
+
+    def __init__(self, button: str) -> None:
+        self.button = button
+
+    def __call__(self, form: FlaskForm, field: object) -> None:
+        if form[self.button].data:
+            InputRequired()(form, field)
+        else:
+            Optional()(form, field)
+
+
+class GradeForm(FlaskForm):
+    """A grade's comment and buttons; ``grade_form`` adds one field per rubric criterion."""
+
+    comment = TextAreaField(_l("Comment to the team"), validators=[Length(max=MAX_TEXT)])
+    grade = SubmitField(_l("Grade"))
+    revise = SubmitField(_l("Request a revision"))
+
+    criterion_fields: list[tuple[Criterion, str]] = []
+
+
+def grade_form(rubric: list[Criterion], *, scores: dict[str, int] | None = None, comment: str = "") -> GradeForm:
+    """A ``GradeForm`` with an input ``criterion_N`` (0 to the criterion's points) per rubric criterion.
+
+    *scores* (by criterion id) and *comment* fill the form when nothing was posted: a re-grade starts from the grade.
+    """
+    names = [(criterion, f"criterion_{index}") for index, criterion in enumerate(rubric)]
+
+    class RubricGradeForm(GradeForm):
+        criterion_fields = names
+
+    for criterion, name in names:
+        setattr(RubricGradeForm, name, IntegerField(
+            _l("Points"), validators=[NeededFor("grade"), NumberRange(0, criterion.points)]))
+    given = scores or {}
+    return RubricGradeForm(comment=comment, **{name: given.get(criterion.id) for criterion, name in names})
