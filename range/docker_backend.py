@@ -9,7 +9,7 @@ import io
 import tarfile
 import time
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import docker
 from docker.errors import APIError, BuildError, DockerException, ImageNotFound, NotFound
@@ -149,9 +149,13 @@ class DockerBackend:
 
     # Containers -------------------------------------------------------------
 
-    def containers(self, label_filters: Sequence[str]) -> list[ContainerInfo]:
+    def containers(self, label_filters: Sequence[str], *, inspect: bool = True) -> list[ContainerInfo]:
+        """The labelled containers; ``inspect=False`` reads the listing alone (one API call, no PIDs,
+        no host config, published ports of running containers only)."""
         try:
             found = self.api.containers(all=True, filters={"label": list(label_filters)})
+            if not inspect:
+                return [_summary(item) for item in found]
             return [c for c in (self._inspect(item["Id"]) for item in found) if c is not None]
         except DockerException as exc:
             raise DockerFailure(f"listing containers failed: {_short(exc)}") from None
@@ -396,6 +400,17 @@ def _network_info(data: dict) -> NetworkInfo:
         id=data["Id"], name=data["Name"], labels=data.get("Labels") or {}, subnet=subnet,
         bridge=(data.get("Options") or {}).get("com.docker.network.bridge.name"),
     )
+
+
+def _summary(item: dict[str, Any]) -> ContainerInfo:
+    networks = (item.get("NetworkSettings") or {}).get("Networks") or {}
+    published = {f"{p['PrivatePort']}/{p.get('Type', 'tcp')}": int(p["PublicPort"])
+                 for p in item.get("Ports") or [] if p.get("PublicPort")}
+    names = item.get("Names") or [""]
+    return ContainerInfo(id=item["Id"], name=names[0].lstrip("/"), labels=item.get("Labels") or {},
+                         status=item.get("State", ""), pid=0,
+                         addresses={name: n.get("IPAddress", "") for name, n in networks.items()},
+                         published=published)
 
 
 def _short(exc: BaseException) -> str:

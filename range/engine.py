@@ -112,16 +112,19 @@ class DockerRangeEngine:
             finally:
                 with self._port_lock:  # from now on the container's binding holds it
                     self._reserved_ports.discard(port)
-        jobs = [(host, ids[host.name]) for host in spec.hosts] + [(gateway_host(spec), gateway_id)]
+        jobs = [(host, ids[host.name], host.name not in existing) for host in spec.hosts]
+        jobs.append((gateway_host(spec), gateway_id, found_gateway is None))
         with ThreadPoolExecutor(max_workers=min(len(jobs), HOST_CONCURRENCY), thread_name_prefix=f"team-{spec.team}") as pool:
-            futures = [pool.submit(self._bring_up, spec, plan, host, cid, say) for host, cid in jobs]
+            futures = [pool.submit(self._bring_up, spec, plan, host, cid, say, fresh) for host, cid, fresh in jobs]
         errors = [f.exception() for f in futures if f.exception() is not None]
         if errors:
             raise errors[0]  # type: ignore[misc]
         return self.status(spec)
 
-    def _bring_up(self, spec: RangeSpec, plan: Layout, host: HostSpec, container_id: str, say: Progress) -> None:
-        info = self.backend.container(container_id)
+    def _bring_up(self, spec: RangeSpec, plan: Layout, host: HostSpec, container_id: str, say: Progress,
+                  fresh: bool = False) -> None:
+        """Start (a *fresh*ly created container needs no look first), route, configure, await."""
+        info = None if fresh else self.backend.container(container_id)
         if info is not None and info.status == "paused":
             self.backend.unpause(container_id)
         elif info is None or info.status != "running":
@@ -144,9 +147,10 @@ class DockerRangeEngine:
     # Reading ------------------------------------------------------------------
 
     def _containers(self, exercise: str, team: str) -> dict[str, ContainerInfo]:
+        """The team's containers from one listing (ids, states, addresses; no PIDs)."""
         return {
             c.labels.get(labels.HOST, ""): c
-            for c in self.backend.containers(labels.filters(exercise, team))
+            for c in self.backend.containers(labels.filters(exercise, team), inspect=False)
         }
 
     def status(self, spec: RangeSpec) -> TeamRangeState:
@@ -206,13 +210,13 @@ class DockerRangeEngine:
         if current is not None:
             self.backend.remove_container(current.id)
         container_id = create_host(self.backend, spec, plan, target)
-        self._bring_up(spec, plan, target, container_id, lambda message: None)
+        self._bring_up(spec, plan, target, container_id, lambda message: None, fresh=True)
         return self.status(spec)
 
     def pause(self, exercise: str, team: str | None = None) -> int:
         """Freeze every container (processes and files kept, e.g. overnight)."""
         count = 0
-        for container in self.backend.containers(labels.filters(exercise, team)):
+        for container in self.backend.containers(labels.filters(exercise, team), inspect=False):
             if container.status == "running":
                 self.backend.pause(container.id)
                 count += 1
@@ -227,7 +231,7 @@ class DockerRangeEngine:
     def teardown(self, exercise: str, team: str | None = None) -> int:
         """Remove every labelled container and network (idempotent); returns how many."""
         removed = 0
-        for container in self.backend.containers(labels.filters(exercise, team)):
+        for container in self.backend.containers(labels.filters(exercise, team), inspect=False):
             self.backend.remove_container(container.id)
             removed += 1
         for network in self.backend.networks(labels.filters(exercise, team)):
@@ -238,7 +242,7 @@ class DockerRangeEngine:
     # Inside hosts ---------------------------------------------------------------
 
     def container_id(self, exercise: str, team: str, host: str) -> str:
-        found = self.backend.containers(labels.filters(exercise, team, host))
+        found = self.backend.containers(labels.filters(exercise, team, host), inspect=False)
         if not found:
             raise HostNotFound(f"team {team} has no host {host!r} (exercise {exercise})")
         return found[0].id
