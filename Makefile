@@ -47,9 +47,14 @@ setup: install
 serve: install
 	$(BIN)/mamori serve
 
-## make bench: provisioning 20 teams of the largest bundled scenario against a plain SDK loop.
+## make bench: provisioning 20 teams against a plain SDK loop, a scoring round of 20 teams × 10 checks
+## against a `docker exec` per check, and the scoreboard with 1,000,000 score events
+## (BENCH_TEAMS=n for fewer teams, BENCH_DATABASE_URL=postgresql+psycopg://… for PostgreSQL too).
 bench: install docker images
 	$(BIN)/python bench/provision.py --teams $${BENCH_TEAMS:-20}
+	$(BIN)/python bench/rounds.py --teams $${BENCH_TEAMS:-20}
+	$(BIN)/python bench/scoreboard.py
+	if [ -n "$${BENCH_DATABASE_URL:-}" ]; then $(BIN)/python bench/scoreboard.py --database-url "$$BENCH_DATABASE_URL"; fi
 
 clean:
 	rm -rf $(VENV) build *.egg-info

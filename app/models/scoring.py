@@ -81,7 +81,9 @@ class ScoreEvent(ExerciseMoment, Base):
     __tablename__ = "score_events"
     __table_args__ = (
         UniqueConstraint("exercise_id", "team_id", "key"),
-        Index("ix_score_events_team_source", "team_id", "source", "points"),
+        # A team's breakdown (points per source) reads this index alone; its lines, newest first, the next one.
+        Index("ix_score_events_team_source", "team_id", "source", "source_id", "points"),
+        Index("ix_score_events_team_id", "team_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

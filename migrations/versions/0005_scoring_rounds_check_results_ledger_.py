@@ -116,7 +116,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('score_events', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_score_events_exercise_id'), ['exercise_id'], unique=False)
-        batch_op.create_index('ix_score_events_team_source', ['team_id', 'source', 'points'], unique=False)
+        batch_op.create_index('ix_score_events_team_source', ['team_id', 'source', 'source_id', 'points'], unique=False)
+        batch_op.create_index('ix_score_events_team_id', ['team_id', 'id'], unique=False)
 
     op.create_table('task_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -166,6 +167,7 @@ def downgrade() -> None:
 
     op.drop_table('task_attempts')
     with op.batch_alter_table('score_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_score_events_team_id')
         batch_op.drop_index('ix_score_events_team_source')
         batch_op.drop_index(batch_op.f('ix_score_events_exercise_id'))
 
