@@ -64,7 +64,10 @@ class Engine:
         while not stop.is_set():
             with self.database.session() as session:
                 held = lease.hold(session, self.holder, self.now())
-            holding.set() if held else holding.clear()
+            if held:
+                holding.set()
+            else:
+                holding.clear()
             if held and not recovered:
                 self.recover()
                 recovered = True
