@@ -1,14 +1,16 @@
 """Benchmark: one scoring round of N teams × 10 checks, against a naive `docker exec` per check.
 
-The platform side runs the round exactly as ``Scorer`` does (its ``_run``: a
+The platform side runs the round exactly as ``Scorer`` does (``run_checks``: a
 ``RoundProbe`` around a ``RangeProbe`` per team, ``run_check`` on a pool of
 ``ROUND_CONCURRENCY`` workers). The naive side runs, for the same checks and
 with the same concurrency, one `docker exec` of the obvious shell equivalent
 each (pgrep -f, sha256sum / grep, nc -z, curl, the command itself). Rounds of
 both alternate; printed are the medians and their ratio (target ≤ 0.4), and a
-breakdown by check type. Every check must come back UP or DOWN: an ERROR fails
-the bench, so it cannot be fast by being broken. Everything made is labelled
-and removed, also when interrupted.
+breakdown by check type (and, when over target, of the engine calls and Docker
+API requests). The range is provisioned in the desired state, so every check
+must come back UP: an ERROR (or a DOWN) on the platform's side, or an ERROR on
+the naive side, fails the bench, so neither can be fast by being broken.
+Everything made is labelled and removed, also when interrupted.
 """
 from __future__ import annotations
 
@@ -30,12 +32,14 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.runtime.rounds import ROUND_CONCURRENCY, Scorer, _Job  # noqa: E402
+from app.runtime.rounds import ROUND_CONCURRENCY, CheckJob, run_checks  # noqa: E402
 from app.scenario import load_scenario_file  # noqa: E402
 from app.services.ranges import compile_model  # noqa: E402
+from range import hostread, netns  # noqa: E402
 from range.docker_backend import DockerBackend  # noqa: E402
 from range.engine import DockerRangeEngine  # noqa: E402
 from range.images import build_image  # noqa: E402
+from range.netprobe import tcp  # noqa: E402
 from range.probes import PROJECT_ROOT, RangeProbe  # noqa: E402
 from range.provision import container_name  # noqa: E402
 from range.spec import RangeSpec  # noqa: E402
@@ -51,10 +55,9 @@ NAIVE_GRACE = 2.0  # the naive exec's timeout is the check's own plus this, as t
 
 def platform_round(engine: DockerRangeEngine, specs: list[RangeSpec], checks: list[Any]) -> list[CheckResult]:
     """One round as ``Scorer.run_due_round`` runs it, without the database on either side."""
-    scorer = Scorer(None, engine, "bench")  # type: ignore[arg-type]  # _run never touches the database
     probes = {n: RoundProbe(RangeProbe(engine, spec)) for n, spec in enumerate(specs)}
-    jobs = [_Job(n, check, 0.0, 0) for n in probes for check in checks]
-    return scorer._run(jobs, probes)
+    jobs = [CheckJob(n, check, 0.0, 0) for n in probes for check in checks]
+    return run_checks(jobs, probes, ROUND_CONCURRENCY)
 
 
 # The naive way: one `docker exec` per check -------------------------------------------------
@@ -145,11 +148,15 @@ def primitives(engine: DockerRangeEngine, spec: RangeSpec, samples: int = 15) ->
     pid = backend.container(cid).pid  # type: ignore[union-attr]
     netprobe = [sys.executable, "-E", "-s", "-m", "range.netprobe", "tcp", "127.0.0.1", "9", "1"]
     calls: dict[str, Callable[[], object]] = {
-        "container_id (list by label + inspect)": lambda: engine.container_id(spec.exercise, spec.team, host),
+        "container_id (list by label)": lambda: engine.container_id(spec.exercise, spec.team, host),
         "inspect (container pid)": lambda: backend.container(cid),
-        "status(spec) (list + inspect all + networks)": lambda: engine.status(spec),
+        "status(spec) (list + networks)": lambda: engine.status(spec),
         "docker top": lambda: backend.api.top(cid, ps_args="-eo pid,ppid,uid,args"),
         "get_archive /etc/passwd": lambda: backend.get_file(cid, "/etc/passwd"),
+        "hostread.processes (cgroup + /proc)": lambda: hostread.processes(pid, cid),
+        "hostread.read_file /etc/passwd (openat2)": lambda: hostread.read_file(pid, cid, "/etc/passwd", 1 << 20),
+        "netns thread + range.netprobe.tcp": lambda: netns.run_in_network_namespace(
+            pid, cid, lambda opened: tcp("127.0.0.1", 9, 1, opened), 3),
         "python -m range.netprobe (no nsenter)": lambda: subprocess.run(netprobe, cwd=PROJECT_ROOT,
                                                                         capture_output=True, check=False),
         "nsenter + python -m range.netprobe": lambda: subprocess.run(
@@ -199,7 +206,7 @@ def explain_errors(label: str, checks: list[Any], results: list[CheckResult]) ->
                   f"{result.status}: {result.reason}", file=sys.stderr)
 
 
-def timed(fn: Callable[[], list[CheckResult]]) -> tuple[float, list[CheckResult]]:
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     started = time.perf_counter()
     results = fn()
     return time.perf_counter() - started, results
@@ -241,7 +248,7 @@ def main() -> int:
                            gateway_user=f"team{n:02d}", gateway_password="bench-pass-1")
              for n in range(1, args.teams + 1)]
     try:
-        provision_seconds = timed(lambda: provision_all(engine, specs, args.concurrency) or [])[0]
+        provision_seconds, _ = timed(lambda: provision_all(engine, specs, args.concurrency))
         run = measure(engine, specs, checks, args.repeat)
         profile = None
         platform_s, naive_s = (statistics.median(run["times"][k]) for k in ("platform", "naive"))
@@ -270,7 +277,8 @@ def report(args: argparse.Namespace, checks: list[Any], provision_seconds: float
         "platform_seconds": round(platform_s, 3), "naive_seconds": round(naive_s, 3), "ratio": round(ratio, 2),
         "platform_runs": [round(t, 3) for t in times["platform"]], "naive_runs": [round(t, 3) for t in times["naive"]],
         "platform_status": dict(counts["platform"]), "naive_status": dict(counts["naive"]),
-        "platform_by_type_s": by_type(checks, results["platform"]), "naive_by_type_s": by_type(checks, results["naive"]),
+        "platform_by_type_s": by_type(checks, results["platform"]),
+        "naive_by_type_s": by_type(checks, results["naive"]),
     }
     if profile is not None:
         result.update({k: dict(v) for k, v in profile.items()})
@@ -298,7 +306,8 @@ def report(args: argparse.Namespace, checks: list[Any], provision_seconds: float
     for side in ("platform", "naive"):
         explain_errors(side, checks, results[side][-1])
     expected = args.repeat * args.teams * len(checks)
-    return 0 if counts["platform"]["error"] == 0 and counts["platform"]["up"] == expected else 1
+    broken = counts["platform"]["up"] != expected or counts["naive"]["error"] > 0
+    return 1 if broken else 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Protocol, Sequence
 
 from range import hostfw, labels
@@ -99,6 +100,12 @@ class DockerRangeEngine:
         ids: dict[str, str] = {}
         for host in spec.hosts:
             found = existing.get(host.name)
+            if found is not None and found.status == "created":
+                # Never started: a control plane killed between create and placing the files
+                # left it without them. Cheap to make again.
+                self.backend.remove_container(found.id)
+                existing.pop(host.name)
+                found = None
             if found is None:
                 say(f"create {host.name}")
             ids[host.name] = found.id if found else create_host(self.backend, spec, plan, host)
@@ -170,6 +177,15 @@ class DockerRangeEngine:
         gateway = found.get(labels.GATEWAY_HOST)
         port = gateway.published.get("22/tcp") if gateway else None
         return TeamRangeState(spec.exercise, spec.team, tuple(hosts), port, len(networks))
+
+    def with_pid(self, host: HostState) -> HostState:
+        """*host* as its container is now, with its PID (one inspect; ``status`` lists, it does not inspect)."""
+        if host.container_id is None:
+            return host
+        info = self.backend.container(host.container_id)
+        if info is None:
+            return replace(host, container_id=None, state="missing", pid=0)
+        return replace(host, state=info.status, pid=info.pid)
 
     def reconcile(self, spec: RangeSpec) -> TeamRangeState:
         """After a crash or an engine restart: start what stopped, restore routes; report the rest.

@@ -1,11 +1,14 @@
 """Network probes the engine runs inside a container's network namespace (standard library only).
 
-The range engine starts this module on the Docker host with
-``nsenter -t <container pid> -n python -m range.netprobe …``: it sees the
-range's network exactly as that container does (its addresses, routes and
-the routers' rules on the way) but runs none of the container's programs,
-so a trainee with root in the container cannot fake its answer. It prints
-one line of JSON and is bounded by its timeout and body size::
+The range engine calls these functions on the Docker host from a thread that
+joined a container's network namespace (``range.netns``), or, where it cannot
+(not root), starts this module with
+``nsenter -t <container pid> -n python -m range.netprobe …``. Either way the
+probe sees the range's network exactly as that container does (its
+addresses, routes and the routers' rules on the way) but runs none of the
+container's programs, so a trainee with root in the container cannot fake
+its answer. It is bounded by its timeout and body size; as a program it
+prints one line of JSON::
 
     python -m range.netprobe tcp ADDRESS PORT TIMEOUT
         {"open": true} | {"open": false, "error": "…"}
@@ -23,25 +26,42 @@ import json
 import socket
 import sys
 import time
+from typing import Callable
 from urllib.parse import urlsplit
 
 
-def tcp(address: str, port: int, timeout: float) -> dict[str, object]:
-    """Does a TCP connection to *address*:*port* get established within *timeout*?"""
+Opened = Callable[[socket.socket], None]
+
+
+def tcp(address: str, port: int, timeout: float, opened: Opened | None = None) -> dict[str, object]:
+    """Does a TCP connection to *address*:*port* get established within *timeout*?
+
+    *opened* is told of the connected socket (so a caller can shut it down).
+    """
     try:
-        with socket.create_connection((address, port), timeout=timeout):
+        with socket.create_connection((address, port), timeout=timeout) as connection:
+            if opened is not None:
+                opened(connection)
             return {"open": True}
     except OSError as exc:
         return {"open": False, "error": _why(exc)}
 
 
-def http_request(method: str, url: str, address: str, timeout: float, max_body: int) -> dict[str, object]:
-    """One HTTP request to *address*, with the URL's host in ``Host``; at most *max_body* bytes read."""
+def http_request(method: str, url: str, address: str, timeout: float, max_body: int,
+                 opened: Opened | None = None) -> dict[str, object]:
+    """One HTTP request to *address*, with the URL's host in ``Host``; at most *max_body* bytes read.
+
+    *opened* is told of the connection's socket: a server dripping its headers
+    byte by byte is only stopped by its caller shutting that socket down.
+    """
     parts = urlsplit(url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     deadline = time.monotonic() + timeout
     connection = http.client.HTTPConnection(address, parts.port or 80, timeout=timeout)
     try:
+        connection.connect()
+        if opened is not None and connection.sock is not None:
+            opened(connection.sock)
         connection.request(method, path, headers={
             "Host": parts.netloc, "User-Agent": "mamori-check/1", "Connection": "close",
         })

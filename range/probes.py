@@ -1,10 +1,13 @@
 """The checks' view of one team's range (``scoring.probe.Probe``), read by the engine.
 
-Nothing here trusts a program inside a range host: processes come from the
-engine's process table, files through the Docker API, network probes run on
-the Docker host inside the source container's network namespace
-(``range.netprobe`` under ``nsenter``), SSH logins go through the team's
-gateway as a trainee's would.
+Nothing here trusts a program inside a range host. Where the Docker Engine
+runs on this machine (and this process is root), the range is read from the
+Docker host directly: files and the process table through ``/proc`` of the
+host's container (``range.hostread``), network probes from a thread that
+joins the source container's network namespace (``range.netns``). Where it
+cannot, the same questions go to the Docker API (get_archive, top) and to
+``range.netprobe`` under ``nsenter``, which decide exactly as before. SSH
+logins go through the team's gateway as a trainee's would.
 """
 from __future__ import annotations
 
@@ -18,24 +21,24 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 from urllib.parse import urlsplit
 
-from range import labels, ssh
+from range import hostread, labels, netns, netprobe, ssh
 from range.engine import DockerRangeEngine
 from range.errors import RangeError
 from range.spec import RangeSpec
-from range.status import TeamRangeState
+from range.status import HostState, TeamRangeState
 from scoring.probe import ExecOutcome, HttpOutcome, ProbeError, ProcessRow
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where ``-m range.netprobe`` is found
-GRACE_SECONDS = 2.0  # a network probe is killed this long after its own timeout
+GRACE_SECONDS = 2.0  # a network probe is stopped this long after its own timeout
 T = TypeVar("T")
 
 
 class RangeProbe:
     """``scoring.probe.Probe`` for one team's range on a ``DockerRangeEngine``.
 
-    Addresses are read from the engine once per probe (make one per round);
-    container PIDs are looked up for every network probe, so a restarted
-    host is found again.
+    The team's containers are listed once per probe (make one per round) and
+    each host's PID is looked up once, when first needed; a host found to have
+    restarted since (its PID gone or another's) is looked up once more.
     """
 
     def __init__(self, engine: DockerRangeEngine, spec: RangeSpec) -> None:
@@ -43,8 +46,11 @@ class RangeProbe:
         self.spec = spec
         self._state: TeamRangeState | None = None
         self._lock = threading.Lock()
+        self._hosts: dict[str, HostState] = {}  # with their PIDs
+        self._hosts_lock = threading.Lock()
+        self._remote: set[str] = set()  # hosts whose PIDs are not this machine's
 
-    # Inside hosts, through the engine ------------------------------------------------
+    # Inside hosts ------------------------------------------------------------------------
 
     def exec(self, host: str, argv: Sequence[str], *, user: str, timeout: float, max_output: int) -> ExecOutcome:
         result = _decide(lambda: self.engine.exec(self.spec.exercise, self.spec.team, host, argv, user=user,
@@ -52,21 +58,44 @@ class RangeProbe:
         return ExecOutcome(result.exit_code, result.output, result.timed_out, result.truncated)
 
     def processes(self, host: str) -> list[ProcessRow]:
-        rows = _decide(lambda: self.engine.processes(self.spec.exercise, self.spec.team, host))
+        rows = self._read(host, hostread.processes,
+                          lambda: self.engine.processes(self.spec.exercise, self.spec.team, host))
         return [ProcessRow(p.pid, p.uid, p.user, p.command) for p in rows]
 
     def read_file(self, host: str, path: str, max_bytes: int) -> bytes | None:
-        return _decide(lambda: self.engine.get_file(self.spec.exercise, self.spec.team, host, path, max_bytes))
+        return self._read(host, lambda pid, container: hostread.read_file(pid, container, path, max_bytes),
+                          lambda: self.engine.get_file(self.spec.exercise, self.spec.team, host, path, max_bytes))
+
+    def _read(self, host: str, on_host: Callable[[int, str], T], through_docker: Callable[[], T]) -> T:
+        """Read on the Docker host when it can answer, else through the Docker API."""
+        state = self._host(host)
+        for attempt in (1, 2):
+            if state.pid <= 0 or state.container_id is None or host in self._remote:
+                break
+            try:
+                return on_host(state.pid, state.container_id)
+            except hostread.NotThisContainer:
+                if attempt == 2:
+                    self._remote.add(host)  # found again, still not here: the engine is not on this machine
+                    break
+                state = self._host(host, stale=state)
+            except hostread.HostReadUnavailable:
+                break
+        return _decide(through_docker)
 
     # The network, from inside a source host's network namespace -------------------------
 
     def tcp(self, source: str, target: str, port: int, timeout: float) -> bool:
-        answer = self._netprobe(source, ["tcp", self.address(source, target), str(port), f"{timeout:g}"], timeout)
+        address = self.address(source, target)
+        answer = self._netprobe(source, lambda opened: netprobe.tcp(address, port, timeout, opened),
+                                ["tcp", address, str(port), f"{timeout:g}"], timeout)
         return bool(answer.get("open"))
 
     def http(self, source: str, url: str, method: str, timeout: float, max_body: int) -> HttpOutcome:
         address = self.address(source, urlsplit(url).hostname or "")
-        answer = self._netprobe(source, ["http", method, url, address, f"{timeout:g}", str(max_body)], timeout)
+        answer = self._netprobe(
+            source, lambda opened: netprobe.http_request(method, url, address, timeout, max_body, opened),
+            ["http", method, url, address, f"{timeout:g}", str(max_body)], timeout)
         try:
             return HttpOutcome(int(answer.get("status") or 0), base64.b64decode(str(answer.get("body", ""))),
                                str(answer.get("error", "")))
@@ -122,22 +151,48 @@ class RangeProbe:
                 self._state = _decide(lambda: self.engine.status(self.spec))
             return self._state
 
-    def _pid(self, host: str) -> int:
-        def look() -> Any:
-            return self.engine.backend.container(self.engine.container_id(self.spec.exercise, self.spec.team, host))
+    def _host(self, name: str, stale: HostState | None = None) -> HostState:
+        """*name*'s container and PID, looked up once; again when *stale* is what was found before."""
+        with self._hosts_lock:
+            known = self._hosts.get(name)
+            if known is None or known == stale:
+                if stale is not None:
+                    with self._lock:
+                        self._state = None  # list again: a host reset since has a new container
+                listed = next((h for h in self._range_state().hosts if h.name == name), None)
+                if listed is None:
+                    raise ProbeError(f"{name!r} is no host of the range")
+                known = self._hosts[name] = _decide(lambda: self.engine.with_pid(listed))
+            return known
 
-        info = _decide(look)
-        if info is None or info.status != "running" or info.pid <= 0:
-            raise ProbeError(f"{host} is not running ({info.status if info else 'missing'})")
-        return int(info.pid)
+    def _netprobe(self, source: str, in_namespace: Callable[[netns.Opened], dict[str, Any]], args: list[str],
+                  timeout: float) -> dict[str, Any]:
+        """A ``range.netprobe`` probe in *source*'s network namespace, stopped after its timeout and a grace."""
+        wait = timeout + GRACE_SECONDS
+        state = self._host(source)
+        for attempt in (1, 2):
+            if state.state != "running" or state.pid <= 0 or state.container_id is None:
+                raise ProbeError(f"{source} is not running ({state.state})")
+            try:
+                return netns.run_in_network_namespace(state.pid, state.container_id, in_namespace, wait)
+            except netns.ProbeTimeout:
+                raise ProbeError(f"the {args[0]} probe from {source} did not finish within {wait:g} s "
+                                 "and was stopped") from None
+            except hostread.NotThisContainer:
+                if attempt == 2:
+                    raise ProbeError(f"the network of {source} cannot be entered from this machine (its "
+                                     "container's process is not here: is the Docker Engine remote?)") from None
+                state = self._host(source, stale=state)
+            except hostread.HostReadUnavailable:
+                break
+        return self._nsenter(source, state.pid, args, timeout)
 
-    def _netprobe(self, source: str, args: list[str], timeout: float) -> dict[str, Any]:
-        """Run ``range.netprobe`` in *source*'s network namespace; killed after its timeout and a grace."""
+    def _nsenter(self, source: str, pid: int, args: list[str], timeout: float) -> dict[str, Any]:
+        """``python -m range.netprobe`` under ``nsenter``: where this process cannot join a namespace itself."""
         nsenter = shutil.which("nsenter")
         if nsenter is None:
             raise ProbeError("nsenter is not installed on the Docker host (util-linux)")
-        argv = [nsenter, "-t", str(self._pid(source)), "-n", sys.executable, "-E", "-s", "-m", "range.netprobe",
-                *args]
+        argv = [nsenter, "-t", str(pid), "-n", sys.executable, "-E", "-s", "-m", "range.netprobe", *args]
         try:
             done = subprocess.run(argv, capture_output=True, timeout=timeout + GRACE_SECONDS, cwd=PROJECT_ROOT,
                                   check=False)

@@ -10,6 +10,9 @@ class HostState:
     container_id: str | None
     state: str  # running, paused, exited, missing, …
     addresses: dict[str, str] = field(default_factory=dict)  # segment -> IPv4 address
+    # The container's first process on the Docker host; 0 when not running, or not read: the
+    # listing ``status`` reads has no PIDs (``DockerRangeEngine.with_pid`` inspects for it).
+    pid: int = 0
 
 
 @dataclass(frozen=True)

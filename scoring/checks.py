@@ -143,7 +143,7 @@ class ProcessCheck(CheckType):
 
 @register("file")
 class FileCheck(CheckType):
-    summary = "A file exists or not, has a hash, or contains (or no longer contains) a pattern — read through the Docker API."
+    summary = "A file exists or not, has a hash, or contains (or no longer contains) a pattern — read by the platform, not by the host."
 
     @dataclass(config=PARAMS_CONFIG, kw_only=True)
     class Params:

@@ -3,9 +3,10 @@
 Checks are written against this interface only; the range library provides
 the implementation (``range.probes.RangeProbe``), tests may provide fakes.
 Everything a probe reports is read by the platform itself — the process table
-and files through the container engine, network probes from outside the
-container in its network namespace — so a trainee with root in a host can
-change what the host *does*, not what the platform *sees*.
+and files from outside the container (the Docker host's ``/proc``, or the
+container engine's API), network probes from outside the container in its
+network namespace — so a trainee with root in a host can change what the host
+*does*, not what the platform *sees*.
 """
 from __future__ import annotations
 

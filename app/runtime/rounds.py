@@ -42,7 +42,9 @@ ROUND_CONCURRENCY = 8
 
 
 @dataclass(frozen=True)
-class _Job:
+class CheckJob:
+    """One check to run for one team in a round."""
+
     team_id: int
     check: Any  # one of the scenario's checks
     active_since: float
@@ -102,16 +104,10 @@ class Scorer:
         results = self._run(jobs, probes)
         return self._write(exercise_id, number, when, started_at, jobs, results)
 
-    def _run(self, jobs: list[_Job], probes: dict[int, RoundProbe]) -> list[CheckResult]:
-        def one(job: _Job) -> CheckResult:
-            return run_check(job.check.type, job.check.params, probes[job.team_id], CHECK_DEADLINE)
+    def _run(self, jobs: list[CheckJob], probes: dict[int, RoundProbe]) -> list[CheckResult]:
+        return run_checks(jobs, probes, self.concurrency)
 
-        if not jobs:
-            return []
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)), thread_name_prefix="check") as pool:
-            return list(pool.map(one, jobs))
-
-    def _write(self, exercise_id: int, number: int, when: ledger.Moment, started_at: datetime, jobs: list[_Job],
+    def _write(self, exercise_id: int, number: int, when: ledger.Moment, started_at: datetime, jobs: list[CheckJob],
                results: list[CheckResult]) -> RoundSummary | None:
         with self.database.session() as session:
             exercise = session.get(Exercise, exercise_id)
@@ -140,6 +136,17 @@ class Scorer:
             raise RuntimeError("no range engine to check ranges with")
         spec = ranges.compile_range(self.instance_id, exercise, team, ranges.team_range(session, team))
         return RangeProbe(self.ranges, spec)
+
+
+def run_checks(jobs: list[CheckJob], probes: dict[int, RoundProbe], concurrency: int) -> list[CheckResult]:
+    """Every job's result, in order: at most *concurrency* checks at once, each under ``CHECK_DEADLINE``."""
+    def one(job: CheckJob) -> CheckResult:
+        return run_check(job.check.type, job.check.params, probes[job.team_id], CHECK_DEADLINE)
+
+    if not jobs:
+        return []
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs)), thread_name_prefix="check") as pool:
+        return list(pool.map(one, jobs))
 
 
 def record(session: Session, team: Team, scoring_round: ScoringRound, check: Any, result: CheckResult,
@@ -173,7 +180,7 @@ def active_since(exercise: Exercise, check: Any, runs: dict[str, InjectRun]) -> 
     return ledger.at(exercise, run.day, run.started_seconds).timeline
 
 
-def _jobs(session: Session, exercise: Exercise, model: Any, team: Team) -> list[_Job]:
+def _jobs(session: Session, exercise: Exercise, model: Any, team: Team) -> list[CheckJob]:
     runs = {r.inject_id: r for r in session.scalars(
         select(InjectRun).where(InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id))}
     awarded = set(session.scalars(select(ScoreEvent.key).where(
@@ -185,7 +192,7 @@ def _jobs(session: Session, exercise: Exercise, model: Any, team: Team) -> list[
         since = active_since(exercise, check, runs)
         if since is None or (check.scoring.mode == "objective" and objective_key(check.id) in awarded):
             continue
-        jobs.append(_Job(team.id, check, since, streaks.get(check.id, 0)))
+        jobs.append(CheckJob(team.id, check, since, streaks.get(check.id, 0)))
     return jobs
 
 

@@ -227,3 +227,25 @@ def test_blocked_is_an_error_when_the_control_connection_fails(team: Team) -> No
     closed_control = team.check("blocked", source="ws01", host="attacker", port=8080, control_host="web01",
                                 control_port=81, timeout=2)
     assert closed_control.status == "error", closed_control
+
+
+def test_a_fifo_or_a_link_out_of_the_host_at_a_checked_path_reads_as_absent_at_once(team: Team) -> None:
+    """What a trainee with root could put where a file check looks: never a hang, never the Docker host's file."""
+    checked = "/etc/mamori/trap.txt"
+    host_file = "/etc/hostname"  # on the Docker host too, with other content
+    for trap in (f"mkfifo {checked}", f"ln -s {host_file} {checked}", f"ln -s ../../../../..{host_file} {checked}",
+                 f"ln -s /proc/1/root{host_file} {checked}"):
+        team.sh("ws01", f"mkdir -p /etc/mamori && rm -f {checked} && {trap}")
+        try:
+            present = team.check("file", host="ws01", path=checked)
+            absent = team.check("file", host="ws01", path=checked, expect="absent")
+            assert (present.status, absent.status) == ("down", "up"), (trap, present, absent)
+            assert "is absent" in present.reason and present.seconds < 2 and absent.seconds < 2
+        finally:
+            team.sh("ws01", f"rm -f {checked}")
+    team.sh("ws01", "mkdir -p /srv/up && ln -sfn / /srv/up/root")
+    try:
+        through = team.check("file", host="ws01", path=f"/srv/up/root{host_file}", contains=r"^ws01$")
+        assert through.status == "up", "the link resolves inside ws01: its own /etc/hostname"
+    finally:
+        team.sh("ws01", "rm -rf /srv/up")
