@@ -143,7 +143,7 @@ class ProcessCheck(CheckType):
 
 @register("file")
 class FileCheck(CheckType):
-    summary = "A file exists or not, has a hash, or contains (or no longer contains) a pattern — read by the platform, not by the host."
+    summary = "A file exists or not, has a hash, or contains (or no longer contains) a pattern — read by the platform itself, never through the range host's own programs."
 
     @dataclass(config=PARAMS_CONFIG, kw_only=True)
     class Params:
