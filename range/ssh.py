@@ -1,16 +1,25 @@
-"""SSH logins through a team's access gateway — the only module of ``range`` that imports paramiko.
+"""SSH through a team's access gateway — the only module of ``range`` that imports paramiko.
 
-A login is tried the way a trainee makes one: SSH to the gateway's published
+A login is made the way a trainee makes one: SSH to the gateway's published
 port, a ``direct-tcpip`` channel from the gateway to the host's port 22, and
-a password login over that channel. Everything opened is closed again.
+a password login over that channel. ``ssh_login`` only tries the login;
+``run_command`` also runs one command in that session (what a rehearsal's
+scripted team types). Everything opened is closed again.
 """
 from __future__ import annotations
 
-from typing import Any
+import socket
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import paramiko
 
 from range.errors import RangeError
+from range.results import ExecResult
+
+MAX_COMMAND_OUTPUT = 64 * 1024
+CLOSE_WAIT = 2.0  # seconds a closed session may take to wind down
 
 
 class SshUnavailable(RangeError):
@@ -25,6 +34,54 @@ def ssh_login(gateway_host: str, gateway_port: int, gateway_user: str, gateway_p
     no answer could be had (the gateway's own login failing included: that
     says nothing about the host).
     """
+    try:
+        with _session(gateway_host, gateway_port, gateway_user, gateway_password, target, user, password,
+                      timeout):
+            return True
+    except _HostRefused:
+        return False
+
+
+def run_command(gateway_host: str, gateway_port: int, gateway_user: str, gateway_password: str,
+                target: str, user: str, password: str, command: str, timeout: float,
+                max_output: int = MAX_COMMAND_OUTPUT) -> ExecResult:
+    """Log in to *target* as *user* through the gateway and run *command* in the user's shell.
+
+    Output (stdout and stderr together) is cut at *max_output* bytes; a
+    command still running at *timeout* seconds is abandoned (``timed_out``,
+    no exit code). ``SshUnavailable`` when the session could not be made,
+    the host's refusal of the credentials included.
+    """
+    started = time.monotonic()
+    try:
+        with _session(gateway_host, gateway_port, gateway_user, gateway_password, target, user, password,
+                      timeout) as host:
+            transport = host.get_transport()
+            if transport is None:
+                raise SshUnavailable(f"{target} closed the connection")
+            channel = transport.open_session(timeout=timeout)
+            try:
+                channel.set_combine_stderr(True)
+                channel.exec_command(command)
+                output, truncated, timed_out = _read(channel, started + timeout, max_output)
+                code = None if timed_out else channel.recv_exit_status()
+            finally:
+                channel.close()
+    except _HostRefused:
+        raise SshUnavailable(f"{target} refused the password of {user!r}") from None
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        raise SshUnavailable(f"a command on {target} through the gateway failed: {_why(exc)}") from None
+    return ExecResult(code, output, truncated, timed_out, time.monotonic() - started)
+
+
+class _HostRefused(Exception):
+    """The host (not the gateway) refused the credentials."""
+
+
+@contextmanager
+def _session(gateway_host: str, gateway_port: int, gateway_user: str, gateway_password: str,
+             target: str, user: str, password: str, timeout: float) -> Iterator[paramiko.SSHClient]:
+    """A logged-in SSH client on *target*, reached through the gateway; ``_HostRefused`` on a wrong password."""
     gateway, host = _client(), _client()
     channel: paramiko.Channel | None = None
     try:
@@ -40,15 +97,41 @@ def ssh_login(gateway_host: str, gateway_port: int, gateway_user: str, gateway_p
         try:
             host.connect(target, sock=channel, username=user, password=password, **_options(timeout))
         except paramiko.AuthenticationException:
-            return False
-        return True
+            raise _HostRefused() from None
+        yield host
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise SshUnavailable(f"SSH to {target} through the gateway failed: {_why(exc)}") from None
     finally:
+        inner = host.get_transport()
         host.close()
+        if inner is not None and inner.is_alive():  # its thread still talks through the gateway's channel
+            inner.join(CLOSE_WAIT)
         if channel is not None:
             channel.close()
         gateway.close()
+
+
+def _read(channel: paramiko.Channel, deadline: float, max_output: int) -> tuple[bytes, bool, bool]:
+    """Everything the command prints until it ends or *deadline* passes: (output, truncated, timed out)."""
+    kept = bytearray()
+    truncated = False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return bytes(kept), truncated, True
+        channel.settimeout(min(left, 1.0))
+        try:
+            data = channel.recv(32 * 1024)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        room = max_output - len(kept)
+        kept += data[:room]  # keep reading past the limit, so the command is not blocked on a full pipe
+        truncated = truncated or len(data) > room
+    if not channel.status_event.wait(max(deadline - time.monotonic(), 0.0)):
+        return bytes(kept), truncated, True
+    return bytes(kept), truncated, False
 
 
 def _client() -> paramiko.SSHClient:

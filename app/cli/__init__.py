@@ -9,7 +9,7 @@ import click
 from flask.cli import NoAppException, ScriptInfo
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from app.cli import accounts, dbcmd, engine, exercises, images, lifecycle, ranges, scenarios, scores, serve  # noqa: F401
+from app.cli import accounts, dbcmd, engine, exercises, images, lifecycle, ranges, rehearse, scenarios, scores, serve  # noqa: F401
 from app.migrate import SchemaOutOfDate
 from app.scenario import ScenarioError
 from app.services.errors import ServiceError
@@ -64,7 +64,7 @@ def cli() -> None:
 
 for group in (dbcmd.db, accounts.user, accounts.token, exercises.exercise, exercises.roster,
               scenarios.scenario, images.images, ranges.host, ranges.team, ranges.ranges_group,
-              engine.engine, engine.inject, engine.message, scores.score, serve.serve, serve.setup):
+              engine.engine, engine.inject, engine.message, scores.score, serve.serve, serve.setup, rehearse.rehearse):
     cli.add_command(group)
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Callable
 
@@ -36,6 +37,7 @@ from scoring.checks import run_check
 log = logging.getLogger("mamori.engine")
 MAX_OUTPUT = 16 * 1024
 CHECK_DEADLINE = 20.0
+TEAM_CONCURRENCY = 8  # teams whose injects are decided at once
 
 
 class Engine:
@@ -107,21 +109,43 @@ class Engine:
         return count
 
     def tick(self, stop: threading.Event | None = None) -> int:
-        """One pass over every running exercise; returns how many injects were decided."""
+        """One pass over every running exercise; returns how many injects were decided.
+
+        Teams are decided side by side (each in its own session), so one team's
+        slow attack (a brute force of minutes) never holds back the others.
+        """
         decided = 0
         with self.database.session() as session:
             ids = list(session.scalars(select(Exercise.id).where(Exercise.state == ExerciseState.RUNNING)))
         for exercise_id in ids:
+            if stop is not None and stop.is_set():
+                break
             with self.database.session() as session:
                 exercise = session.get(Exercise, exercise_id)
                 if exercise is None or exercise.state is not ExerciseState.RUNNING:
                     continue
-                model = scenarios.parsed(exercise.scenario)
-                for team in exercise.teams:
-                    if stop is not None and stop.is_set():
-                        return decided
-                    decided += self._tick_team(session, exercise, model, team)
+                team_ids = [team.id for team in exercise.teams]
+            if not team_ids:
+                continue
+            with ThreadPoolExecutor(max_workers=min(TEAM_CONCURRENCY, len(team_ids)),
+                                    thread_name_prefix="inject") as pool:
+                decided += sum(pool.map(lambda team_id: self._tick_team_alone(exercise_id, team_id, stop), team_ids))
         return decided
+
+    def _tick_team_alone(self, exercise_id: int, team_id: int, stop: threading.Event | None) -> int:
+        if stop is not None and stop.is_set():
+            return 0
+        with self.database.session() as session:
+            exercise = session.get(Exercise, exercise_id)
+            team = session.get(Team, team_id)
+            if exercise is None or team is None or exercise.state is not ExerciseState.RUNNING:
+                return 0
+            try:
+                return self._tick_team(session, exercise, scenarios.parsed(exercise.scenario), team)
+            except Exception:  # one team's failure is logged; the other teams go on
+                log.exception("exercise %s team %s: the inject pass failed", exercise_id, team.number)
+                session.rollback()
+                return 0
 
     def _tick_team(self, session: Session, exercise: Exercise, model: Scenario, team: Team) -> int:
         reading = lifecycle.reading(exercise, self.now())

@@ -195,10 +195,10 @@ def test_kill_9_in_the_middle_and_a_restart(app: Flask, db, world, tmp_path: Pat
     recovered = Engine(app.extensions["mamori.db"], range_engine, settings.instance_id)
     assert recovered.recover() >= 1
     recovered.tick()
-    slow = sorted((r.status for r in runs(db, exercise_id).values() if r.inject_id == "slow"), key=str)
-    # The team whose step was cut off: interrupted and not re-run (not idempotent); the other
-    # team's step had not started, so the restarted engine ran it, once.
-    assert slow == [RunStatus.DONE, RunStatus.INTERRUPTED]
+    slow = [r.status for r in runs(db, exercise_id).values() if r.inject_id == "slow"]
+    # Teams run side by side: a step the kill cut off is interrupted and not re-run (not
+    # idempotent); a team whose step had not started yet gets it from the restarted engine, once.
+    assert RunStatus.INTERRUPTED in slow and set(slow) <= {RunStatus.DONE, RunStatus.INTERRUPTED}, slow
     assert db.scalar(select(func.count()).select_from(InjectRun).where(
         InjectRun.exercise_id == exercise_id, InjectRun.inject_id == "slow")) == 2
     for team in ("1", "2"):  # what had started ran once; nothing ran it a second time
@@ -220,4 +220,5 @@ def test_sigterm_finishes_the_step_in_progress(app: Flask, db, world) -> None:  
             child.kill()
             child.wait()
     slow = [r for r in runs(db, exercise_id).values() if r.inject_id == "slow"]
-    assert [r.status for r in slow] == [RunStatus.DONE], "the step in progress finished; the next was not begun"
+    # Teams run side by side: every step already begun finished before the engine exited.
+    assert slow and {r.status for r in slow} == {RunStatus.DONE}, [r.status for r in slow]
