@@ -215,7 +215,7 @@ def _body_fits(body: str | None) -> str | None:
 _REQUESTS = """n=$1 pause=$2; shift 2; i=0
 while [ "$i" -lt "$n" ]; do
   [ "$i" -eq 0 ] || sleep "$pause"
-  code=$(curl -sS -g -o /dev/null -w '%{http_code}' "$@"); echo "$? $code"
+  code=$(curl -sS -g -o /dev/null -w '%{http_code}' "$@"); echo "@@request $? $code@@"
   i=$((i + 1))
 done"""
 
@@ -244,8 +244,9 @@ class RequestAction(ActionType):
         argv = ["sh", "-c", _REQUESTS, "mamori-request", str(params.count), f"{params.interval:g}",
                 "--max-time", f"{min(REQUEST_MAX_TIME, timeout):g}", "-X", params.method, *body, params.url]
         out = target.exec(params.source, argv, user="root", timeout=timeout, max_output=MAX_OUTPUT)
+        # Marked, so curl's own complaints on stderr cannot hide a request's line in the merged output.
         tally = Counter(code if rc == "0" else f"curl exit {rc}"
-                        for rc, code in re.findall(r"^(\d+) (\d{3})$", out.text, re.M))
+                        for rc, code in re.findall(r"@@request (\d+) (\d{3})@@", out.text))
         failures, done = sum(n for what, n in tally.items() if what.startswith("curl")), sum(tally.values())
         seen = ", ".join(f"{n}× {what}" for what, n in sorted(tally.items())) or "nothing"
         asked = f"{params.method} {params.url} from {params.source}"
