@@ -65,30 +65,30 @@ def insert_new(session: Session, model: type[Any], **values: Any) -> Any | None:
     sqlite3 driver commits a savepoint that opens a transaction, so an
     IntegrityError caught around ``begin_nested()`` is not portable.
     """
+    key = model.__mapper__.primary_key[0]
+    statement = _insert(session)(model).values(**values).on_conflict_do_nothing().returning(key)
+    return session.execute(statement).scalar()
+
+
+def upsert_add(session: Session, model: type[Any], key: str, values: dict[str, Any], increments: dict[str, Any]) -> None:
+    """Insert *values*, or when the row with that *key* exists add *increments* to its columns (one statement)."""
+    statement = _insert(session)(model).values(**values)
+    columns = model.__table__.c
+    statement = statement.on_conflict_do_update(
+        index_elements=[key], set_={name: columns[name] + amount for name, amount in increments.items()})
+    session.execute(statement)
+
+
+def _insert(session: Session) -> Any:
+    """The ``insert`` with ``ON CONFLICT`` clauses of the session's database (SQLite or PostgreSQL)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     elif dialect == "sqlite":
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - only the two supported databases
-        raise NotImplementedError(f"insert_new on {dialect}")
-    key = model.__mapper__.primary_key[0]
-    statement = insert(model).values(**values).on_conflict_do_nothing().returning(key)
-    return session.execute(statement).scalar()
-
-
-def upsert_add(session: Session, model: type[Any], key: str, values: dict[str, Any], increments: dict[str, Any]) -> None:
-    """Insert *values*, or when the row with that *key* exists add *increments* to its columns (one statement)."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(model).values(**values)
-    columns = model.__table__.c
-    statement = statement.on_conflict_do_update(
-        index_elements=[key], set_={name: columns[name] + amount for name, amount in increments.items()})
-    session.execute(statement)
+        raise NotImplementedError(f"ON CONFLICT on {dialect}")
+    return insert
 
 
 def _masked(url: str) -> str:

@@ -162,7 +162,7 @@ def record(session: Session, team: Team, scoring_round: ScoringRound, check: Any
     session.add(row)
     award = check_award(check.id, check.scoring, result.status, round_number=scoring_round.number,
                         minutes_active=(when.timeline - active_since) / 60.0, down_streak=streak,
-                        awarded=ledger.has(session, team, objective_key(check.id)))
+                        awarded=False)  # awarded objectives get no job; the key guards any replay
     if award is not None:
         ledger.append(session, team, source=ScoreSource.CHECK, source_id=check.id, key=award.key,
                       points=award.points, when=when, reason=result.reason, detail=award.detail,

@@ -60,11 +60,6 @@ def append(session: Session, team: Team, *, source: ScoreSource, source_id: str,
     return session.get(ScoreEvent, event_id)
 
 
-def has(session: Session, team: Team, key: str) -> bool:
-    return session.scalar(select(ScoreEvent.id).where(
-        ScoreEvent.exercise_id == team.exercise_id, ScoreEvent.team_id == team.id, ScoreEvent.key == key)) is not None
-
-
 @dataclass(frozen=True)
 class Standing:
     rank: int
