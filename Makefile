@@ -6,14 +6,14 @@ STAMP  := $(VENV)/.installed-stamp
 PO     := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO     := $(PO:.po=.mo)
 
-.PHONY: run test install docker images setup serve catalogs translations bench clean
+.PHONY: run test install system browser docker images setup serve catalogs translations bench clean
 
 ## make run: install, make sure Docker answers, build images, set up the database, serve.
-run: install docker images setup
+run: install system docker images setup
 	$(BIN)/mamori serve
 
 ## make test: the whole test suite (starts Docker and builds images first).
-test: install docker images
+test: install browser docker images
 	$(BIN)/pytest
 
 install: $(STAMP) $(MO)
@@ -37,6 +37,13 @@ translations: $(STAMP)
 
 docker:
 	@scripts/ensure-docker.sh
+
+# Debian packages beside Python: Japanese fonts and Pango for PDFs; Chromium for the browser tests.
+system:
+	@scripts/ensure-system.sh
+
+browser:
+	@scripts/ensure-system.sh --browser
 
 images: install docker
 	$(BIN)/mamori images build

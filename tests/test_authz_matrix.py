@@ -4,7 +4,6 @@ A route added without a row here fails ``test_every_route_has_a_row``.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -14,18 +13,8 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from app.models import Role
 from app.services import injects, tokens
+from tests.authz_rows import PERSONAS, Row, extra_rows
 from tests.factories import PASSWORD, add_member, make_exercise, make_user
-
-PERSONAS = ("anonymous", "trainee_a", "trainee_b", "instructor", "admin")
-
-
-@dataclass(frozen=True)
-class Row:
-    method: str
-    path: str
-    expect: tuple[int, int, int, int, int]  # in PERSONAS order
-    data: dict[str, Any] = field(default_factory=dict)
-
 
 # 302 for an anonymous web visitor is the redirect to the login page.
 ROWS = [
@@ -94,6 +83,8 @@ ROWS = [
     Row("GET", "/api/v1/teams/{team_b}", (401, 403, 200, 200, 200)),
     Row("GET", "/api/v1/users", (401, 403, 403, 403, 200)),
     Row("GET", "/api/v1/audit", (401, 403, 403, 403, 200)),
+    # The portals' own rows, one module each under tests/authz_rows/.
+    *extra_rows(),
     # Logging out comes last: it ends the session the rows above use.
     Row("POST", "/logout", (302, 302, 302, 302, 302)),
 ]

@@ -7,7 +7,7 @@ from flask_login import current_user
 from app.extensions import login_manager
 from app.i18n import LANGUAGES, localized, range_label, select_locale, state_label, text_of, translate, when
 from app.models import Role, User
-from app.web import account, admin, auth, exercises, main, scoring, teams, teamwork
+from app.web import account, admin, auth, exercises, live, main, review, scoring, teams, teamwork, terminal
 from app.web.context import close_session, db_session
 
 # Pages a user who must change their password may still open.
@@ -15,7 +15,7 @@ _PASSWORD_CHANGE_ALLOWED = {"account.password", "auth.logout", "auth.language", 
 
 
 def register_web(app: Flask) -> None:
-    for module in (auth, main, exercises, teams, teamwork, scoring, admin, account):
+    for module in (auth, main, exercises, live, teams, teamwork, terminal, scoring, review, admin, account):
         app.register_blueprint(module.bp)
     app.teardown_appcontext(close_session)
 
