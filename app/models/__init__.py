@@ -5,7 +5,7 @@ from app.models.base import Base, utcnow
 from app.models.exercises import Exercise, ExerciseState, Membership, Scenario, Team
 from app.models.organisations import Organisation, Prefecture
 from app.models.ranges import RangeHost, RangeState, TeamRange
-from app.models.runtime import EngineLease, InjectRun, Message, RunStatus, TimelineEvent
+from app.models.runtime import EngineLease, InjectRun, Message, RunStatus, TerminalSession, TimelineEvent
 from app.models.scoring import (
     CheckResultRow, ReportStatus, ReportVersion, ScoreEvent, ScoreSource, ScoringRound, TaskAttempt, TeamScore,
 )
@@ -25,6 +25,7 @@ __all__ = [
     "InjectRun",
     "Message",
     "RunStatus",
+    "TerminalSession",
     "TimelineEvent",
     "Base",
     "Exercise",

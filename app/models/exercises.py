@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.accounts import User, enum_column
@@ -65,6 +65,9 @@ class Exercise(Base):
     clock_elapsed: Mapped[float] = mapped_column(Float, default=0.0)
     clock_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     speed: Mapped[float] = mapped_column(Float, default=1.0)
+    # Whether trainees see their team's score and breakdown (the instructor decides; released
+    # report grades only, whatever this says).
+    scores_visible: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
     venue: Mapped[str] = mapped_column(String(200), default="")
     prefecture_id: Mapped[int | None] = mapped_column(ForeignKey("prefectures.id"))
     starts_on: Mapped[date | None] = mapped_column(Date)

@@ -90,3 +90,22 @@ class EngineLease(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     holder: Mapped[str] = mapped_column(String(100))
     renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class TerminalSession(Base):
+    """One browser terminal opened by a trainee on one range host; its recording is an asciicast file."""
+
+    __tablename__ = "terminal_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exercise_id: Mapped[int] = mapped_column(ForeignKey("exercises.id", ondelete="CASCADE"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    host: Mapped[str] = mapped_column(String(100))  # the scenario's host id
+    account: Mapped[str] = mapped_column(String(100))  # the account logged into on that host
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_reason: Mapped[str] = mapped_column(String(200), default="")
+    # Relative to the instance folder: recordings/<exercise>/<team>/<id>.cast
+    recording: Mapped[str] = mapped_column(String(500), default="")
+    recorded_bytes: Mapped[int] = mapped_column(Integer, default=0)
