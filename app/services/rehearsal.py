@@ -4,8 +4,9 @@ The rehearsal never touches the operator's database or exercises: it makes a
 temporary SQLite database, registers the scenario there, and provisions real
 ranges under an instance id of its own (``rh`` + 6 hex digits), which are torn
 down by label whatever happens. Exercise time is a virtual clock that moves
-one scoring round at a time, so every inject fires and every round runs, as
-in a real session but without waiting for it.
+as a real one would at the chosen speed — by the time each step's work took,
+at least one scoring round and at most a few — so every inject fires and the
+rounds run as in a real session, without waiting for the idle time between.
 
 Scripted teams (*defenders*), assigned in this order and then cycled:
 
@@ -67,6 +68,7 @@ LATE_BY = 3600.0  # exercise seconds the late team lags behind the model respons
 COMMAND_TIMEOUT = 120.0  # seconds a model-response command may run
 PROVISION_ATTEMPTS = 3  # a team whose range failed is removed and built again
 DEFAULT_SPEED = 60.0
+MAX_ROUNDS_PER_STEP = 5  # the clock never jumps further, however long one step's work took
 Progress = Callable[[str], None]
 
 
@@ -270,16 +272,23 @@ class _Run:
         step = self.model.round_seconds
         wall_step = step / self.speed
         start = self.clock.value
-        for index in range(int(length // step) + 1):
+        played, reported = 0.0, -1
+        while played <= length:
             began = time.monotonic()
-            self.clock.value = start + timedelta(seconds=index * wall_step)
+            self.clock.value = start + timedelta(seconds=played / self.speed)
             self.engine.tick()
             for squad in self.squads:
                 self._defend(squad)
             self.engine.scorer.run_due_round(self.exercise_id)
-            if index * step % 1800 < step:
-                self.say(f"{day} 日目 {_hhmm(index * step)} / {_hhmm(length)}")
+            if int(played // 1800) > reported:
+                reported = int(played // 1800)
+                self.say(f"{day} 日目 {_hhmm(played)} / {_hhmm(length)}")
             time.sleep(max(0.0, began + wall_step - time.monotonic()))
+            # As a real clock would: the time the work took passes in the exercise too, but never
+            # more than a few rounds at once (a minutes-long inject must not skip the afternoon).
+            took = time.monotonic() - began
+            advance = min(max(took * self.speed, step), MAX_ROUNDS_PER_STEP * step)
+            played = min(played + advance, length) if played < length else length + 1
 
     def _exercise(self, session: Session) -> Exercise:
         return exercises.get_exercise(session, self.exercise_id)
