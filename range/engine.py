@@ -21,13 +21,14 @@ from range.provision import (
     Layout,
     Progress,
     ProvisionError,
-    configure_inside,
+    await_provisioned,
     create_gateway,
     create_host,
     ensure_networks,
     gateway_host,
     layout,
     ready_ports,
+    release_provisioning,
     set_routes,
     wait_ready,
 )
@@ -137,19 +138,23 @@ class DockerRangeEngine:
         elif info is None or info.status != "running":
             self.backend.start(container_id)
         if host.name == labels.GATEWAY_HOST:
-            self._no_route_out(container_id)
+            pid = self._no_route_out(container_id)
         else:
-            set_routes(self.backend, spec, plan, host, container_id)
+            pid = set_routes(self.backend, spec, plan, host, container_id)
         say(f"configure {host.name}")
-        configure_inside(self.backend, container_id, host)
+        # The host's init runs the provisioning script once the routes are set (no exec needed);
+        # a container from an earlier attempt whose script failed runs it again.
+        release_provisioning(self.backend, container_id)
+        await_provisioned(self.backend, container_id, pid, host, retry=not fresh)
         say(f"wait {host.name}")
         wait_ready(plan.addresses[host.name][host.segments[0]], ready_ports(host), host.name)
 
-    def _no_route_out(self, container_id: str) -> None:
+    def _no_route_out(self, container_id: str) -> int:
         info = self.backend.container(container_id)
         if info is None or info.pid <= 0:
             raise ProvisionError("gateway: the container is not running")
         hostfw.remove_default_route(info.pid)
+        return info.pid
 
     # Reading ------------------------------------------------------------------
 

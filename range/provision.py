@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Network
 from typing import Callable
 
-from range import hostfw, labels
+from range import hostfw, hostread, labels
 from range.addressing import SubnetPool, host_address
 from range.docker_backend import DockerBackend, DockerFailure
 from range.errors import RangeError
@@ -187,8 +187,8 @@ def create_gateway(backend: DockerBackend, spec: RangeSpec, plan: Layout, bind_a
     return container_id
 
 
-def set_routes(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: HostSpec, container_id: str) -> None:
-    """No route out for any host; hosts with a gateway route through their router."""
+def set_routes(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: HostSpec, container_id: str) -> int:
+    """No route out for any host; hosts with a gateway route through their router. Returns the PID."""
     info = backend.container(container_id)
     if info is None or info.pid <= 0:
         raise ProvisionError(f"{host.name}: the container is not running")
@@ -197,10 +197,17 @@ def set_routes(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: Host
         router = spec.host(host.gateway)
         shared = next(seg for seg in host.segments if seg in router.segments)
         hostfw.set_default_route(info.pid, plan.addresses[router.name][shared])
+    return info.pid
 
 
 PROVISION_SCRIPT = "/etc/mamori/provision.sh"
 PASSWORDS_FILE = "/etc/mamori/.passwords"
+# Written by the host's init (range/images/base/mamori-init) when it ran the script; the platform
+# places ROUTED_MARK when the routes are set, which lets the init go on.
+ROUTED_MARK = "/etc/mamori/routed"
+PROVISION_STATUS = "/etc/mamori/provision.status"
+PROVISION_LOG = "/etc/mamori/provision.log"
+PROVISION_TIMEOUT = 300.0
 
 
 def provision_script(host: HostSpec) -> bytes:
@@ -245,14 +252,57 @@ def provisioning_files(host: HostSpec) -> list[tuple[str, bytes, int]]:
 
 
 def configure_inside(backend: DockerBackend, container_id: str, host: HostSpec) -> None:
-    """Run the host's provisioning script (placed before start); it does nothing a second time."""
-    result = backend.exec(container_id, ["sh", PROVISION_SCRIPT], timeout=300, max_output=32 * 1024)
-    if result.ok:
-        return
-    steps = [line[len("@@step "):] for line in result.text.splitlines() if line.startswith("@@step ")]
-    detail = "\n".join(line for line in result.text.splitlines() if not line.startswith("@@step "))
-    why = "timed out" if result.timed_out else f"exit {result.exit_code}: {detail.strip()[-300:]}"
-    raise ProvisionError(f"{host.name}: {steps[-1] if steps else 'provisioning'} failed ({why})")
+    """Run the host's provisioning script (placed before start) now; it does nothing a second time."""
+    result = backend.exec(container_id, ["sh", PROVISION_SCRIPT], timeout=PROVISION_TIMEOUT, max_output=32 * 1024)
+    if not result.ok:
+        raise _provisioning_failed(host.name, result.text, "timed out" if result.timed_out
+                                   else f"exit {result.exit_code}")
+
+
+def release_provisioning(backend: DockerBackend, container_id: str) -> None:
+    """The host's routes are set: its init may run the provisioning script (``mamori-init`` waits for this)."""
+    backend.put_files(container_id, [(ROUTED_MARK, b"", 0o644)])
+
+
+def await_provisioned(backend: DockerBackend, container_id: str, pid: int, host: HostSpec, *,
+                      retry: bool = False, timeout: float = PROVISION_TIMEOUT) -> None:
+    """Wait until the host's init has run its provisioning script; a failure names the step.
+
+    Read from the Docker host (``range.hostread``; the Docker API when that
+    cannot answer), so waiting costs no process in the container. With
+    *retry*, a failure left by an earlier attempt runs the script again.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if _read(backend, container_id, pid, PROVISIONED_MARK) is not None:
+            return
+        status = (_read(backend, container_id, pid, PROVISION_STATUS) or b"").strip()
+        if status:
+            if status == b"0":
+                return
+            if retry:
+                configure_inside(backend, container_id, host)
+                return
+            log = (_read(backend, container_id, pid, PROVISION_LOG) or b"").decode("utf-8", "replace")
+            raise _provisioning_failed(host.name, log, f"exit {status.decode('ascii', 'replace')}")
+        if time.monotonic() > deadline:
+            raise ProvisionError(f"{host.name}: provisioning did not finish within {int(timeout)} s")
+        time.sleep(0.05)
+
+
+def _read(backend: DockerBackend, container_id: str, pid: int, path: str) -> bytes | None:
+    try:
+        return hostread.read_file(pid, container_id, path, 16 * 1024)
+    except hostread.HostReadUnavailable:
+        return backend.get_file(container_id, path, 16 * 1024)
+
+
+def _provisioning_failed(name: str, output: str, why: str) -> ProvisionError:
+    lines = output.splitlines()
+    steps = [line[len("@@step "):] for line in lines if line.startswith("@@step ")]
+    detail = "\n".join(line for line in lines if not line.startswith("@@step ")).strip()[-300:]
+    return ProvisionError(f"{name}: {steps[-1] if steps else 'provisioning'} failed ({why}"
+                          f"{': ' + detail if detail and why != 'timed out' else ''})")
 
 
 def wait_ready(address: str, ports: list[int], host: str, timeout: float = 90) -> None:
