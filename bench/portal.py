@@ -51,7 +51,7 @@ TARGET_MS = 200.0
 TEAMS, TRAINEES, INSTRUCTORS = 30, 100, 3
 PASSWORD = "bench-password-123"
 # What each kind of person polls; {team} and {exercise} are filled in per person.
-TRAINEE_PAGES = [["team page", "/teams/{team}"], ["team clock", "/teams/{team}/clock"]]
+TRAINEE_PAGES = [["team page", "/teams/{team}"], ["team status", "/teams/{team}/status"]]
 INSTRUCTOR_PAGES = [["live view", "/exercises/{exercise}/live"], ["live board", "/exercises/{exercise}/live/board"]]
 TRAINEE_EVERY, INSTRUCTOR_EVERY = 10.0, 5.0  # seconds between polls (the pages' own polling intervals)
 WARMUP = 25  # seconds for everyone to log in before the measured polling starts

@@ -1,7 +1,7 @@
 """Instructor controls over injects and the inbox: fire now, hold, skip, message, broadcast."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Exercise, InjectRun, Message, RunStatus, Team, TimelineEvent, User, utcnow
@@ -70,6 +70,12 @@ def send(session: Session, exercise: Exercise, *, subject: str, body: str, teams
 
 def inbox(session: Session, team: Team) -> list[Message]:
     return list(session.scalars(select(Message).where(Message.team_id == team.id).order_by(Message.id.desc())))
+
+
+def unread_count(session: Session, team: Team) -> int:
+    """How many of the team's messages no member has opened yet (one indexed count, however full the inbox)."""
+    return session.scalar(select(func.count()).select_from(Message).where(
+        Message.team_id == team.id, Message.read_at.is_(None))) or 0
 
 
 def get_message(session: Session, team: Team, message_id: int) -> Message:

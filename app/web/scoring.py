@@ -1,7 +1,7 @@
 """Instructor pages for an exercise's points: the scoreboard, a team's score lines, adjustments, report grading."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -11,7 +11,7 @@ from wtforms import SelectChoice
 from app.i18n import text_of, translate
 from app.models import Exercise, ReportStatus, ReportVersion, Role, ScoreEvent, ScoreSource, Team
 from app.scenario.model import Report
-from app.services import exercises, ledger, reports, scenarios, scores
+from app.services import exercises, ledger, reports, scenarios, scores, team_scores
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session
@@ -67,6 +67,23 @@ def adjust(exercise_id: int) -> Response | tuple[str, int]:
     return redirect(url_for(".scoreboard", exercise_id=exercise.id))
 
 
+@bp.route("/<int:exercise_id>/scores/visibility", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def score_visibility(exercise_id: int) -> Response:
+    """Show the teams their own scores (released report grades only), or hide them again."""
+    session = db_session()
+    exercise = _get(exercise_id)
+    visible = request.form.get("visible")
+    if not ButtonForm().validate_on_submit() or visible not in ("0", "1"):
+        abort(400)
+    team_scores.set_visible(session, exercise, visible == "1", actor=current_user._get_current_object(),
+                            ip=client_ip())
+    session.commit()
+    flash(_("The teams now see their scores.") if exercise.scores_visible
+          else _("The teams no longer see their scores."), "info")
+    return redirect(url_for(".scoreboard", exercise_id=exercise.id))
+
+
 def _adjustment_form(exercise: Exercise) -> AdjustmentForm:
     form = AdjustmentForm()
     form.team.choices = [SelectChoice(t.number, t.name) for t in exercise.teams]
@@ -75,7 +92,8 @@ def _adjustment_form(exercise: Exercise) -> AdjustmentForm:
 
 def _render_scoreboard(exercise: Exercise, form: AdjustmentForm, status: int = 200) -> tuple[str, int]:
     return render_template("exercises/scores.html", exercise=exercise,
-                           standings=ledger.scoreboard(db_session(), exercise), form=form), status
+                           standings=ledger.scoreboard(db_session(), exercise), form=form,
+                           visibility_form=ButtonForm()), status
 
 
 @bp.route("/<int:exercise_id>/teams/<int:number>/score")
@@ -88,7 +106,7 @@ def team_score(exercise_id: int, number: int) -> str:
     return render_template("exercises/team_score.html", exercise=exercise, team=team, lines=lines,
                            total=sum(line.points for line in lines),
                            events=ledger.events(session, team, limit=EVENTS_SHOWN),
-                           titles=_titles(exercise), source_labels=SOURCE_LABELS, describe=describe)
+                           titles=source_titles(exercise), source_labels=SOURCE_LABELS, describe=describe)
 
 
 def describe(event: ScoreEvent) -> str:
@@ -106,7 +124,7 @@ def describe(event: ScoreEvent) -> str:
     return event.reason
 
 
-def _titles(exercise: Exercise) -> dict[tuple[ScoreSource, str], str]:
+def source_titles(exercise: Exercise) -> dict[tuple[ScoreSource, str], str]:
     """What each ledger source names, in the reader's language: a check, a task, a report."""
     model = scenarios.parsed(exercise.scenario)
     titles: dict[tuple[ScoreSource, str], str] = {}

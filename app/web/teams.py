@@ -1,16 +1,23 @@
-"""The team page: a trainee sees only their own team; staff see any team."""
+"""The team page: a trainee sees only their own team; staff see any team.
+
+The page polls a small status fragment (the exercise clock and the unread
+messages) every few seconds, so both read a fixed handful of rows.
+"""
 from __future__ import annotations
 
 from flask import Blueprint, Response, abort, render_template, request
 from flask_login import current_user
 
 from app.models import Role, Team
-from app.services import exercises, injects, ranges
+from app.services import exercises, injects, ranges, team_portal, team_scores
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import db_session, settings
+from app.web.scoring import SOURCE_LABELS, describe, source_titles
 
 bp = Blueprint("teams", __name__, url_prefix="/teams")
+
+STATUS_POLL_SECONDS = 10
 
 
 def _team(team_id: int) -> Team:
@@ -18,6 +25,10 @@ def _team(team_id: int) -> Team:
         return exercises.get_team_for(db_session(), current_user, team_id)
     except ServiceError as exc:
         abort(exc.status)
+
+
+def _is_member(team: Team) -> bool:
+    return any(m.user_id == current_user.id for m in team.memberships)
 
 
 def access_host() -> str:
@@ -29,11 +40,41 @@ def access_host() -> str:
 @bp.route("/<int:team_id>")
 @require_role(Role.TRAINEE)
 def show(team_id: int) -> str:
+    session = db_session()
     team = _team(team_id)
-    row, hosts = ranges.access_for(db_session(), team)
-    unread = sum(1 for m in injects.inbox(db_session(), team) if m.read_at is None)
+    row, hosts = ranges.access_for(session, team)
     return render_template("teams/show.html", team=team, exercise=team.exercise, range_row=row,
-                           hosts=hosts, access_host=access_host(), unread=unread)
+                           hosts=hosts, access_host=access_host(), story=team_portal.briefing(team.exercise),
+                           members=team_portal.members(session, team), **_status(team))
+
+
+@bp.route("/<int:team_id>/status")
+@require_role(Role.TRAINEE)
+def status(team_id: int) -> str:
+    """The polled part of the team page: clock and unread messages."""
+    team = _team(team_id)
+    return render_template("teams/_status.html", team=team, **_status(team))
+
+
+def _status(team: Team) -> dict[str, object]:
+    return {"clock": team_portal.clock(team.exercise), "unread": injects.unread_count(db_session(), team),
+            "poll_seconds": STATUS_POLL_SECONDS}
+
+
+@bp.route("/<int:team_id>/score")
+@require_role(Role.TRAINEE)
+def score(team_id: int) -> str:
+    """The team's score, breakdown and lines: once the instructor shows scores (staff always), released grades only."""
+    team = _team(team_id)
+    exercise = team.exercise
+    staff = current_user.has_role(Role.INSTRUCTOR)
+    if not (exercise.scores_visible or staff):
+        return render_template("teams/score.html", team=team, exercise=exercise, view=None, staff=False)
+    before = request.args.get("before", type=int)
+    view = team_scores.visible_score(db_session(), team, before_id=before)
+    return render_template("teams/score.html", team=team, exercise=exercise, view=view, staff=staff,
+                           before=before, titles=source_titles(exercise), source_labels=SOURCE_LABELS,
+                           describe=describe)
 
 
 @bp.route("/<int:team_id>/ssh_config")
@@ -64,7 +105,7 @@ def message(team_id: int, message_id: int) -> str:
         shown = injects.get_message(session, team, message_id)
     except ServiceError as exc:
         abort(exc.status)
-    if not current_user.has_role(Role.INSTRUCTOR):  # staff looking in do not mark it read
+    if _is_member(team):  # staff looking in do not mark it read
         injects.mark_read(shown)
         session.commit()
     return render_template("teams/message.html", team=team, message=shown)
