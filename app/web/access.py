@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable, TypeVar
 
-from flask import abort
+from flask import Response, abort, request, url_for
 from flask_login import current_user
 
 from app.extensions import login_manager
@@ -24,6 +24,10 @@ def require_role(role: Role) -> Callable[[F], F]:
         @wraps(view)
         def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
             if not current_user.is_authenticated:
+                if request.headers.get("HX-Request"):
+                    # A page polling in the background after the session ended: the whole page goes to
+                    # the login form (a redirect would put the form inside the polled box).
+                    return Response(status=401, headers={"HX-Redirect": url_for("auth.login")})
                 return login_manager.unauthorized()
             if role is not Role.TRAINEE and not current_user.has_role(role):
                 abort(403)
