@@ -439,7 +439,7 @@ def test_a_deactivated_admin_can_be_demoted_while_an_active_admin_remains(client
 
 def test_a_background_poll_after_the_session_ended_sends_the_whole_page_to_login(client, db):
     # htmx would put a redirected login form inside the polled box; it follows HX-Redirect instead.
-    response = client.get("/", headers={"HX-Request": "true"})
+    response = client.get("/exercises/", headers={"HX-Request": "true"})
     assert response.status_code == 401
     assert response.headers["HX-Redirect"] == "/login"
-    assert client.get("/").status_code == 302  # an ordinary request is still redirected
+    assert client.get("/exercises/").status_code == 302  # an ordinary request is still redirected
