@@ -88,7 +88,7 @@ def submit(session: Session, exercise: Exercise, team: Team, user: User, report_
     moment = ledger.moment(exercise, wall)
     version.status, version.submitted_at = ReportStatus.SUBMITTED, wall
     version.day, version.exercise_seconds, version.timeline_seconds = moment.day, moment.seconds, moment.timeline
-    _timeline(session, version, moment, wall, f"{report.id}: version {version.number} submitted")
+    _timeline(session, version, moment, wall, f"{report.id}: version {version.number} submitted", "submitted")
     return version
 
 
@@ -145,7 +145,7 @@ def request_revision(session: Session, version: ReportVersion, comment: str, act
     version.status, version.comment = ReportStatus.REVISION_REQUESTED, comment
     version.grader_id = actor.id if actor is not None else None
     _timeline(session, version, ledger.moment(exercise, wall), wall,
-              f"{version.report_id}: revision of version {version.number} requested")
+              f"{version.report_id}: revision of version {version.number} requested", "revision_requested")
     audit.record(session, "report.request_revision", actor=actor,
                  target=f"exercise:{exercise.id}:{version.report_id}", exercise_id=exercise.id,
                  team=session.get(Team, version.team_id).number, version=version.number)
@@ -256,7 +256,9 @@ def _settle(session: Session, exercise: Exercise, team: Team, report: Report, ve
     raise Conflict(N_("another instructor is grading %(report)r of this team: try again"), report=report.id)
 
 
-def _timeline(session: Session, version: ReportVersion, moment: ledger.Moment, wall: datetime, summary: str) -> None:
+def _timeline(session: Session, version: ReportVersion, moment: ledger.Moment, wall: datetime, summary: str,
+              step: str) -> None:
+    """A line of the team's timeline; *step* (``submitted``, ``revision_requested``) says what happened."""
     session.add(TimelineEvent(exercise_id=version.exercise_id, team_id=version.team_id, at=wall, day=moment.day,
                               exercise_seconds=moment.seconds, kind="report", summary=summary[:500],
-                              detail={"report": version.report_id, "version": version.number}))
+                              detail={"report": version.report_id, "version": version.number, "step": step}))

@@ -1,0 +1,299 @@
+"""The administrators' and instructors' review across exercises: search, ranking, a team's breakdown, score over time.
+
+Every page of the review reads a bounded number of queries whatever the
+number of teams: the ranking adds the running totals (``TeamScore``) to one
+``GROUP BY team, source`` over the ledger, and the score-over-time series is
+one ``GROUP BY team, moment`` turned into running sums in one pass.
+"""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Iterator
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from app.models import (
+    CheckResultRow, Exercise, InjectRun, Membership, Prefecture, ReportVersion, Scenario, ScoreEvent, ScoreSource,
+    TaskAttempt, Team,
+)
+from app.runtime.triggers import FINISHED
+from app.scenario.model import After, Text
+from app.services import ledger, scenarios, scores
+from app.services.errors import N_, InvalidInput, NotFound
+
+LEVELS = ("beginner", "intermediate", "advanced")
+
+
+# Searching exercises -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExerciseFilter:
+    """What the review list is narrowed to; ``None`` (or empty) means any."""
+
+    prefecture_id: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    level: str | None = None
+    scenario: str | None = None  # a scenario's slug (every registered version of it)
+
+    def __post_init__(self) -> None:
+        if self.date_from and self.date_to and self.date_to < self.date_from:
+            raise InvalidInput(N_("the end of the period is before its start"))
+        if self.level and self.level not in LEVELS:
+            raise InvalidInput(N_("unknown course level %(level)r"), level=self.level)
+
+
+@dataclass(frozen=True)
+class ExerciseRow:
+    exercise: Exercise
+    teams: int
+
+
+def search(session: Session, criteria: ExerciseFilter, *, limit: int | None = 500) -> list[ExerciseRow]:
+    """Exercises matching *criteria*, newest first, with their team counts (one query).
+
+    A date filter keeps the exercises held on some day of the period: the
+    first day on or before its end, the last day (or the first, for a
+    one-day exercise) on or after its start. Exercises without dates are left
+    out once a date is given.
+    """
+    teams = (select(Team.exercise_id, func.count(Team.id).label("teams"))
+             .group_by(Team.exercise_id).subquery())
+    query: Select = (select(Exercise, func.coalesce(teams.c.teams, 0))
+                     .join(Scenario, Scenario.id == Exercise.scenario_id)
+                     .outerjoin(teams, teams.c.exercise_id == Exercise.id)
+                     .options(joinedload(Exercise.scenario), joinedload(Exercise.prefecture))
+                     .order_by(Exercise.starts_on.desc().nulls_last(), Exercise.id.desc()))
+    if criteria.prefecture_id:
+        query = query.where(Exercise.prefecture_id == criteria.prefecture_id)
+    if criteria.level:
+        query = query.where(Scenario.level == criteria.level)
+    if criteria.scenario:
+        query = query.where(Scenario.slug == criteria.scenario)
+    if criteria.date_from:
+        last_day = func.coalesce(Exercise.ends_on, Exercise.starts_on)
+        query = query.where(last_day >= criteria.date_from)
+    if criteria.date_to:
+        query = query.where(Exercise.starts_on <= criteria.date_to)
+    if limit is not None:
+        query = query.limit(limit)
+    return [ExerciseRow(exercise, int(count)) for exercise, count in session.execute(query).unique()]
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    prefectures: list[Prefecture]  # all 47, in JIS order
+    scenarios: list[Scenario]  # the newest version of each slug that some exercise used
+    levels: tuple[str, ...] = LEVELS
+
+
+def filter_choices(session: Session) -> FilterChoices:
+    """What the filters offer: every prefecture, and the scenarios some exercise was made from."""
+    prefectures = list(session.scalars(select(Prefecture).order_by(Prefecture.id)))
+    used = session.scalars(select(Scenario).where(Scenario.id.in_(select(Exercise.scenario_id)))
+                           .order_by(Scenario.slug, Scenario.id.desc()))
+    newest: dict[str, Scenario] = {}
+    for scenario in used:
+        newest.setdefault(scenario.slug, scenario)
+    return FilterChoices(prefectures, list(newest.values()))
+
+
+def get_exercise(session: Session, exercise_id: int) -> Exercise:
+    """The exercise with its teams and their members loaded (the review lists them all)."""
+    exercise = session.scalar(select(Exercise).where(Exercise.id == exercise_id).options(
+        joinedload(Exercise.scenario), joinedload(Exercise.prefecture),
+        selectinload(Exercise.teams).selectinload(Team.memberships).joinedload(Membership.user)))
+    if exercise is None:
+        raise NotFound(N_("no exercise %(id)d"), id=exercise_id)
+    return exercise
+
+
+def get_team(exercise: Exercise, number: int) -> Team:
+    team = next((t for t in exercise.teams if t.number == number), None)
+    if team is None:
+        raise NotFound(N_("the exercise has no team %(team)d"), team=number)
+    return team
+
+
+# The ranking ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RankRow:
+    rank: int
+    team: Team
+    points: int
+    events: int
+    by_source: dict[ScoreSource, int] = field(default_factory=dict)
+
+
+def ranking(session: Session, exercise: Exercise) -> list[RankRow]:
+    """The scoreboard (ties share a rank) with each team's points per kind of source: two queries."""
+    per_source: dict[int, dict[ScoreSource, int]] = defaultdict(dict)
+    for team_id, source, points in session.execute(
+            select(ScoreEvent.team_id, ScoreEvent.source, func.sum(ScoreEvent.points))
+            .where(ScoreEvent.exercise_id == exercise.id).group_by(ScoreEvent.team_id, ScoreEvent.source)):
+        per_source[team_id][ScoreSource(source)] = int(points or 0)
+    return [RankRow(s.rank, s.team, s.points, s.events, per_source.get(s.team.id, {}))
+            for s in ledger.scoreboard(session, exercise)]
+
+
+# Score over time -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    timeline: float  # exercise seconds since day 1 began
+    day: int
+    seconds: float  # into that day
+    total: int  # the team's score once every event of this moment is counted
+
+
+def score_series(session: Session, exercise: Exercise, team: Team | None = None) -> dict[int, list[SeriesPoint]]:
+    """Each team's running total after every moment it scored: one grouped query, one pass.
+
+    Every series starts at 0 at the start of day 1, so a team that never
+    scored is a flat line rather than no line.
+    """
+    query = (select(ScoreEvent.team_id, ScoreEvent.timeline_seconds, ScoreEvent.day, ScoreEvent.exercise_seconds,
+                    func.sum(ScoreEvent.points))
+             .where(ScoreEvent.exercise_id == exercise.id)
+             .group_by(ScoreEvent.team_id, ScoreEvent.timeline_seconds, ScoreEvent.day, ScoreEvent.exercise_seconds)
+             .order_by(ScoreEvent.team_id, ScoreEvent.timeline_seconds))
+    if team is not None:
+        query = query.where(ScoreEvent.team_id == team.id)
+    teams = [team] if team is not None else exercise.teams
+    series: dict[int, list[SeriesPoint]] = {t.id: [SeriesPoint(0.0, 1, 0.0, 0)] for t in teams}
+    for team_id, timeline, day, seconds, points in session.execute(query):
+        line = series.setdefault(team_id, [SeriesPoint(0.0, 1, 0.0, 0)])
+        line.append(SeriesPoint(float(timeline), int(day), float(seconds), line[-1].total + int(points or 0)))
+    return series
+
+
+# A team's breakdown --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MetricLine:
+    """One response metric of one attack: the team's seconds beside the cohort's median."""
+
+    attack: str
+    title: Text | None  # the inject's title in the scenario
+    metric: str  # detect, contain, recover, report
+    seconds: float | None
+    median: float | None
+
+
+@dataclass(frozen=True)
+class TeamBreakdown:
+    team: Team
+    rank: RankRow
+    lines: list[ledger.BreakdownLine]
+    events: list[ScoreEvent]  # every line of the ledger, oldest first
+    metrics: list[MetricLine]
+    series: list[SeriesPoint]
+
+
+def titles(exercise: Exercise) -> dict[tuple[ScoreSource, str], Text]:
+    """What each ledger source names (a check, a task, a report), as the scenario's bilingual text."""
+    model = scenarios.parsed(exercise.scenario)
+    found: dict[tuple[ScoreSource, str], Text] = {}
+    for check in model.checks:
+        found[(ScoreSource.CHECK, check.id)] = check.title
+    for task in model.tasks:
+        for source in (ScoreSource.TASK, ScoreSource.WRONG_ANSWER, ScoreSource.HINT):
+            found[(source, task.id)] = task.prompt
+    for report in model.reports:
+        found[(ScoreSource.REPORT, report.id)] = report.title
+    return found
+
+
+def cohort_metrics(session: Session, exercise: Exercise) -> scores.CohortMetrics:
+    """``scores.metrics`` read with four queries for the whole exercise instead of four per team.
+
+    Same rules, same result (tests/test_review.py compares them): seconds of
+    exercise time from each measured attack to the team's first correct
+    detecting answer, contain/recover check passing, and report submission.
+    """
+    model = scenarios.parsed(exercise.scenario)
+    measured = scores.attacks(model)
+    runs: dict[int, dict[str, InjectRun]] = defaultdict(dict)
+    for run in session.scalars(select(InjectRun).where(InjectRun.exercise_id == exercise.id)):
+        runs[run.team_id][run.inject_id] = run
+    ups: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for team_id, check_id, seconds in session.execute(
+            select(CheckResultRow.team_id, CheckResultRow.check_id, CheckResultRow.timeline_seconds)
+            .where(CheckResultRow.exercise_id == exercise.id, CheckResultRow.status == "up")):
+        ups[team_id].append((check_id, seconds))
+    correct: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for team_id, task_id, seconds in session.execute(
+            select(TaskAttempt.team_id, TaskAttempt.task_id, TaskAttempt.timeline_seconds)
+            .where(TaskAttempt.exercise_id == exercise.id, TaskAttempt.correct.is_(True))):
+        correct[team_id].append((task_id, seconds))
+    submitted: dict[int, list[float]] = defaultdict(list)
+    for team_id, seconds in session.execute(
+            select(ReportVersion.team_id, ReportVersion.timeline_seconds)
+            .where(ReportVersion.exercise_id == exercise.id, ReportVersion.submitted_at.is_not(None))):
+        submitted[team_id].append(seconds)
+    detecting = [t for t in model.tasks if t.detects]
+    teams = []
+    for team in exercise.teams:
+        attacks = []
+        for attack in measured:
+            run = runs[team.id].get(attack)
+            if run is None or run.status not in FINISHED or run.started_seconds is None:
+                attacks.append(scores.AttackMetrics(attack, None, {m: None for m in scores.METRICS}))
+                continue
+            fired = ledger.at(exercise, run.day, run.started_seconds).timeline
+            tied = [t.id for t in detecting if isinstance(t.opens, After) and t.opens.after == attack]
+            answering = set(tied or [t.id for t in detecting])
+            contain = {c.id for c in model.checks if c.phase == "contain" and c.active_from == attack}
+            recover = {c.id for c in model.checks if c.phase == "recover" and c.active_from == attack}
+            attacks.append(scores.AttackMetrics(attack, fired, {
+                "detect": _first_after((s for t, s in correct[team.id] if t in answering), fired),
+                "contain": _first_after((s for c, s in ups[team.id] if c in contain), fired),
+                "recover": _first_after((s for c, s in ups[team.id] if c in recover), fired),
+                "report": _first_after(iter(submitted[team.id]), fired),
+            }))
+        teams.append(scores.TeamMetrics(team, tuple(attacks)))
+    medians: dict[tuple[str, str], float | None] = {}
+    for attack in measured:
+        for metric in scores.METRICS:
+            values = [a.seconds[metric] for t in teams for a in t.attacks
+                      if a.attack == attack and a.seconds.get(metric) is not None]
+            medians[(attack, metric)] = statistics.median(values) if values else None  # type: ignore[type-var]
+    return scores.CohortMetrics(tuple(teams), medians)
+
+
+def _first_after(moments: Iterator[float], fired: float) -> float | None:
+    after = [seconds - fired for seconds in moments if seconds >= fired]
+    return min(after) if after else None
+
+
+def team_metrics(session: Session, exercise: Exercise, team: Team) -> list[MetricLine]:
+    """Time to detect / contain / recover / report for each measured attack, beside the cohort median."""
+    cohort = cohort_metrics(session, exercise)
+    injects = {i.id: i.title for i in scenarios.parsed(exercise.scenario).injects}
+    mine = next((t for t in cohort.teams if t.team.id == team.id), None)
+    lines = []
+    for attack in (mine.attacks if mine else ()):
+        for metric in scores.METRICS:
+            lines.append(MetricLine(attack.attack, injects.get(attack.attack), metric, attack.seconds.get(metric),
+                                    cohort.medians.get((attack.attack, metric))))
+    return lines
+
+
+def team_breakdown(session: Session, exercise: Exercise, team: Team) -> TeamBreakdown:
+    """Everything behind one team's score: per source, every event with its reason, metrics, the series."""
+    rank = next(r for r in ranking(session, exercise) if r.team.id == team.id)
+    events = list(session.scalars(select(ScoreEvent).where(ScoreEvent.team_id == team.id)
+                                  .order_by(ScoreEvent.timeline_seconds, ScoreEvent.id)))
+    return TeamBreakdown(team=team, rank=rank, lines=ledger.breakdown(session, team), events=events,
+                         metrics=team_metrics(session, exercise, team),
+                         series=score_series(session, exercise, team)[team.id])
+
