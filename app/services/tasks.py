@@ -21,7 +21,7 @@ from app.models import (
 )
 from app.runtime.triggers import FINISHED
 from app.scenario.model import After, At, Hint, Task, minutes
-from app.services import ledger, scenarios
+from app.services import audit, ledger, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, NotFound, RateLimited
 from scoring import answers
 
@@ -66,6 +66,7 @@ class TaskView:
     last_correct: bool | None  # the latest attempt's result; None before any
     hints_taken: tuple[int, ...]  # indices into task.hints
     points_earned: int  # award minus wrong-answer penalties minus hint costs, from the ledger
+    hints_released: tuple[int, ...] = ()  # of hints_taken, those an instructor gave free of charge
 
 
 @dataclass(frozen=True)
@@ -87,9 +88,13 @@ def task_views(session: Session, exercise: Exercise, team: Team, *, now: datetim
         .where(ScoreEvent.team_id == team.id, ScoreEvent.source.in_(TASK_SOURCES))
         .group_by(ScoreEvent.source_id)).all())
     hints: dict[str, list[int]] = defaultdict(list)
-    for source_id, key in session.execute(select(ScoreEvent.source_id, ScoreEvent.key).where(
-            ScoreEvent.team_id == team.id, ScoreEvent.source == ScoreSource.HINT)):
+    released: dict[str, list[int]] = defaultdict(list)
+    for source_id, key, hint_points in session.execute(select(ScoreEvent.source_id, ScoreEvent.key, ScoreEvent.points)
+                                                        .where(ScoreEvent.team_id == team.id,
+                                                               ScoreEvent.source == ScoreSource.HINT)):
         hints[source_id].append(int(key.rsplit(":", 1)[1]))
+        if hint_points == 0:
+            released[source_id].append(int(key.rsplit(":", 1)[1]))
     views = []
     for task in scenarios.parsed(exercise.scenario).tasks:
         tried = attempts[task.id]
@@ -97,7 +102,7 @@ def task_views(session: Session, exercise: Exercise, team: Team, *, now: datetim
             task=task, opened=_opened(session, exercise, team, task, moment), attempts_used=len(tried),
             attempts_left=_left(task, len(tried)), solved=any(a.correct for a in tried),
             last_correct=tried[-1].correct if tried else None, hints_taken=tuple(sorted(hints[task.id])),
-            points_earned=int(points.get(task.id) or 0)))
+            points_earned=int(points.get(task.id) or 0), hints_released=tuple(sorted(released[task.id]))))
     return views
 
 
@@ -148,6 +153,46 @@ def take_hint(session: Session, exercise: Exercise, team: Team, user: User, task
         _timeline(session, team, moment, wall, "hint", f"{task.id}: hint {index + 1} taken (-{hint.cost})",
                   task=task.id, hint=index, cost=hint.cost, user=user.id)
     return hint
+
+
+RELEASABLE = {ExerciseState.RUNNING, ExerciseState.PAUSED, ExerciseState.DAY_ENDED}
+
+
+def release_hint(session: Session, exercise: Exercise, task_id: str, index: int, *, teams: list[int] | None,
+                 actor: User | None, ip: str = "", now: datetime | None = None) -> list[int]:
+    """An instructor gives hint *index* of *task_id* to the named teams (all when ``None``), free of charge.
+
+    It is recorded like a taken hint, with 0 points, so the team sees it with
+    its task (once the task is open) and taking it later costs nothing. Teams
+    that already have the hint are left as they are; returns the teams that got it.
+    """
+    if exercise.state not in RELEASABLE:
+        raise Conflict(N_("hints can be released while the exercise runs (it is %(state)s)"),
+                       state=exercise.state.value)
+    task = next((t for t in scenarios.parsed(exercise.scenario).tasks if t.id == task_id), None)
+    if task is None:
+        raise NotFound(N_("the scenario has no task %(task)r"), task=task_id)
+    if not 0 <= index < len(task.hints):
+        raise NotFound(N_("task %(task)r has no hint %(index)d"), task=task.id, index=index)
+    chosen = [t for t in exercise.teams if teams is None or t.number in teams]
+    if teams is not None and len(chosen) != len(set(teams)):
+        raise InvalidInput(N_("the exercise has no team %(team)r (teams: %(teams)s)"), team=teams,
+                           teams=", ".join(str(t.number) for t in exercise.teams))
+    wall = now or utcnow()
+    moment = ledger.moment(exercise, wall)
+    given = []
+    for team in chosen:
+        event = ledger.append(session, team, source=ScoreSource.HINT, source_id=task.id,
+                              key=f"hint:{task.id}:{index}", points=0, when=moment,
+                              reason=f"hint {index + 1} of {task.id} released by an instructor",
+                              detail={"task": task.id, "hint": index, "cost": 0, "released": True}, actor=actor)
+        if event is not None:
+            given.append(team.number)
+            _timeline(session, team, moment, wall, "hint", f"{task.id}: hint {index + 1} released by an instructor",
+                      task=task.id, hint=index, cost=0, released=True)
+    audit.record(session, "hint.release", actor=actor, target=f"exercise:{exercise.id}:{task.id}",
+                 exercise_id=exercise.id, ip=ip, task=task.id, hint=index, teams=given)
+    return given
 
 
 def _open_task(session: Session, exercise: Exercise, team: Team, task_id: str, moment: ledger.Moment) -> Task:

@@ -1,21 +1,28 @@
 """Instructor pages: exercises, their teams and the roster import."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+import base64
+import binascii
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from wtforms import SelectChoice
 
-from app.i18n import localized, state_label, text_of, translate
-from app.models import Exercise, Prefecture, RangeState, Role
-from app.services import exercises, injects, lifecycle, ranges, roster, scenarios
+from app.i18n import localized, select_locale, state_label, translate
+from app.models import Exercise, Prefecture, RangeState, Role, Scenario
+from app.services import exercises, injects, lifecycle, live, ranges, roster, scenarios
 from app.services.errors import ServiceError
+from app.web import live as live_view
 from app.web.access import require_role
 from app.web.context import client_ip, db_session
-from app.web.forms import ExerciseForm, InjectControlForm, MessageForm, RosterForm, TransitionForm
+from app.web.forms import ExerciseForm, RosterConfirmForm, RosterForm, TransitionForm
+
+LEVELS = {"beginner": _l("Beginner"), "intermediate": _l("Intermediate"), "advanced": _l("Advanced")}
 
 bp = Blueprint("exercises", __name__, url_prefix="/exercises")
 
@@ -35,6 +42,8 @@ def new() -> Response | str | tuple[str, int]:
     form = ExerciseForm()
     available = scenarios.latest(session)
     form.scenario.choices = [SelectChoice(s.slug, localized(s, "title")) for s in available]
+    if len(available) == 1 and not form.is_submitted():
+        form.scenario.data = available[0].slug
     form.prefecture.choices = [SelectChoice(0, "—")] + [
         SelectChoice(p.id, localized(p, "name"))
         for p in session.scalars(select(Prefecture).order_by(Prefecture.id))
@@ -54,24 +63,44 @@ def new() -> Response | str | tuple[str, int]:
                 session, scenario, draft, actor=current_user._get_current_object(), ip=client_ip()
             )
         except ServiceError as exc:
-            form.form_errors.append(translate(exc.text))
+            field = _FIELD_OF_ERROR.get(exc.text.template)
+            if field is None:
+                form.form_errors.append(translate(exc.text))
+            else:
+                form[field].errors = [*form[field].errors, translate(exc.text)]
         else:
             session.commit()
             flash(_("Exercise created."), "info")
             return redirect(url_for("exercises.show", exercise_id=exercise.id))
     status = 400 if form.errors or form.form_errors else 200
-    return render_template("exercises/new.html", form=form, scenarios=available), status
+    return render_template("exercises/new.html", form=form, scenarios=available,
+                           details={s.slug: _scenario_details(s) for s in available}), status
+
+
+# The field beside which a refusal of the exercise service is shown (the rest go above the form).
+_FIELD_OF_ERROR = {
+    "the last day is before the first day": "ends_on",
+    "the scenario lasts %(days)d day(s); the dates do not match": "ends_on",
+    "the number of teams must be between 1 and %(max)d": "team_count",
+    "unknown prefecture code %(code)s": "prefecture",
+    "no registered scenario %(id)r (run `mamori scenario register`)": "scenario",
+}
+
+
+def _scenario_details(scenario: Scenario) -> dict[str, object]:
+    """What an instructor weighs when choosing: the summary, the level, the days and their lengths."""
+    document = scenario.document or {}
+    summary = document.get("summary") or {}
+    return {"summary": summary.get(select_locale()) or summary.get("ja") or "",
+            "level": LEVELS.get(scenario.level, scenario.level), "days": scenario.days,
+            "lengths": [day.get("length", "") for day in document.get("days", [])],
+            "version": scenario.version}
 
 
 @bp.route("/<int:exercise_id>")
 @require_role(Role.INSTRUCTOR)
-def show(exercise_id: int) -> str:
-    exercise = _get(exercise_id)
-    team_ranges = ranges.rows_for(db_session(), exercise)
-    building = any(row is not None and row.state in (RangeState.PENDING, RangeState.CREATING)
-                   for _, row in team_ranges)
-    return render_template("exercises/show.html", exercise=exercise, roster_form=RosterForm(),
-                           team_ranges=team_ranges, building=building, **_controls(exercise))
+def show(exercise_id: int) -> tuple[str, int]:
+    return _render_show(_get(exercise_id))
 
 
 @bp.route("/<int:exercise_id>/<any(start, pause, resume, 'end-day', finish):action>", methods=["POST"])
@@ -81,7 +110,7 @@ def transition(exercise_id: int, action: str) -> Response:
     exercise = _get(exercise_id)
     form = TransitionForm()
     if not form.validate_on_submit():
-        abort(400)
+        return _render_with(exercise, transition_form=form)
     options = {"speed": form.speed.data} if action == "start" and form.speed.data else {}
     try:
         lifecycle.TRANSITIONS[action.replace("-", "_")](
@@ -92,7 +121,7 @@ def transition(exercise_id: int, action: str) -> Response:
     else:
         session.commit()
         flash(state_label(exercise.state), "info")
-    return redirect(url_for("exercises.show", exercise_id=exercise_id))
+    return redirect(_back(exercise_id))
 
 
 @bp.route("/<int:exercise_id>/injects", methods=["POST"])
@@ -100,9 +129,9 @@ def transition(exercise_id: int, action: str) -> Response:
 def control_inject(exercise_id: int) -> Response:
     session = db_session()
     exercise = _get(exercise_id)
-    form = _inject_form(exercise)
+    form = live_view.inject_form(exercise)
     if not form.validate_on_submit():
-        abort(400)
+        return _render_with(exercise, inject_form=form)
     try:
         changed = injects.control(session, exercise, form.inject.data or "", form.action.data or "",
                                   teams=[form.team.data] if form.team.data else None,
@@ -113,7 +142,7 @@ def control_inject(exercise_id: int) -> Response:
     else:
         session.commit()
         flash(_("%(inject)s: done for %(count)d team(s).", inject=form.inject.data, count=len(changed)), "info")
-    return redirect(url_for("exercises.show", exercise_id=exercise_id))
+    return redirect(_back(exercise_id))
 
 
 @bp.route("/<int:exercise_id>/messages", methods=["POST"])
@@ -121,9 +150,9 @@ def control_inject(exercise_id: int) -> Response:
 def send_message(exercise_id: int) -> Response:
     session = db_session()
     exercise = _get(exercise_id)
-    form = MessageForm()
+    form = live_view.message_form()
     if not form.validate_on_submit():
-        abort(400)
+        return _render_with(exercise, message_form=form)
     try:
         count = injects.send(session, exercise, subject=form.subject.data or "", body=form.body.data or "",
                              teams=[form.team.data] if form.team.data else None,
@@ -134,51 +163,97 @@ def send_message(exercise_id: int) -> Response:
     else:
         session.commit()
         flash(_("Message sent to %(count)d team(s).", count=count), "info")
-    return redirect(url_for("exercises.show", exercise_id=exercise_id))
+    return redirect(_back(exercise_id))
 
 
-def _inject_form(exercise: Exercise) -> InjectControlForm:
-    form = InjectControlForm()
-    form.inject.choices = [SelectChoice(i.id, f"{i.id} — {text_of(i.title)}")
-                           for i in scenarios.parsed(exercise.scenario).injects]
-    return form
+def _to_live() -> bool:
+    """Whether the control was used on the live view (the form says ``back=live``)."""
+    return request.form.get("back") == "live"
+
+
+def _back(exercise_id: int) -> str:
+    return url_for("live.show" if _to_live() else "exercises.show", exercise_id=exercise_id)
+
+
+def _render_with(exercise: Exercise, **form: object) -> tuple[str, int]:
+    """The page the control was on, again, with the posted form and its errors beside the fields."""
+    if _to_live():
+        return live_view.render_live(exercise, 400, **form)
+    return _render_show(exercise, 400, **form)
+
+
+def _render_show(exercise: Exercise, status: int = 200, **overrides: object) -> tuple[str, int]:
+    session = db_session()
+    values: dict[str, object] = {"roster_form": RosterForm(formdata=None), **_controls(exercise)}
+    values.update(overrides)
+    team_ranges = ranges.rows_for(session, exercise)
+    building = any(row is not None and row.state in (RangeState.PENDING, RangeState.CREATING)
+                   for _, row in team_ranges)
+    return render_template("exercises/show.html", exercise=exercise, team_ranges=team_ranges, building=building,
+                           **values), status
 
 
 @bp.route("/<int:exercise_id>/roster", methods=["POST"])
 @require_role(Role.INSTRUCTOR)
-def import_roster(exercise_id: int) -> tuple[str, int] | str:
-    session = db_session()
+def import_roster(exercise_id: int) -> tuple[str, int]:
+    """Import the uploaded roster; with the Preview button, only show what the file holds."""
     exercise = _get(exercise_id)
     form = RosterForm()
     if not form.validate_on_submit():
-        return render_template("exercises/show.html", exercise=exercise, roster_form=form,
-                               team_ranges=ranges.rows_for(session, exercise), **_controls(exercise)), 400
+        return _render_show(exercise, 400, roster_form=form)
     data = form.roster.data.read(roster.MAX_BYTES + 1)
+    if form.preview.data:
+        return _preview(exercise, form, data)
+    return _import(exercise, data, form)
+
+
+@bp.route("/<int:exercise_id>/roster/confirm", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def confirm_roster(exercise_id: int) -> tuple[str, int]:
+    """Import the file the instructor previewed (carried back in the form)."""
+    exercise = _get(exercise_id)
+    form = RosterConfirmForm()
+    if not form.validate_on_submit():
+        return _render_show(exercise, 400)
+    try:
+        data = base64.b64decode(form.content.data or "", validate=True)
+    except (binascii.Error, ValueError):
+        return _render_show(exercise, 400)
+    return _import(exercise, data, RosterForm(formdata=None))
+
+
+def _preview(exercise: Exercise, form: RosterForm, data: bytes) -> tuple[str, int]:
+    """The trainees the file would create, or every bad line; nothing is written."""
+    try:
+        rows = roster.parse_roster(data)
+    except roster.RosterError as exc:
+        return _render_show(exercise, 400, roster_form=form, roster_problems=exc.problems)
+    confirm = RosterConfirmForm(formdata=None, content=base64.b64encode(data).decode("ascii"))
+    return _render_show(exercise, roster_form=form, roster_preview=rows, confirm_form=confirm)
+
+
+def _import(exercise: Exercise, data: bytes, form: RosterForm) -> tuple[str, int]:
+    session = db_session()
     try:
         imported = roster.import_roster(
             session, exercise, data, actor=current_user._get_current_object(), ip=client_ip()
         )
     except roster.RosterError as exc:
         session.rollback()
-        return render_template(
-            "exercises/show.html", exercise=exercise, roster_form=form, roster_problems=exc.problems,
-            team_ranges=ranges.rows_for(session, exercise), **_controls(exercise),
-        ), 400
+        return _render_show(exercise, 400, roster_form=form, roster_problems=exc.problems)
     session.commit()
-    return render_template("exercises/roster_slips.html", exercise=exercise, imported=imported)
+    return render_template("exercises/roster_slips.html", exercise=exercise, imported=imported), 200
 
 
 def _controls(exercise: Exercise) -> dict[str, object]:
     """The clock and the lifecycle buttons this exercise's state allows."""
-    allowed = [a for a, states in lifecycle.ALLOWED_FROM.items() if exercise.state in states]
-    if exercise.current_day >= exercise.days and "end_day" in allowed:
-        allowed.remove("end_day")
     runs: dict[int, dict[str, str]] = {}
     for run in injects.runs_of(db_session(), exercise):
         runs.setdefault(run.team_id, {})[run.inject_id] = run.status.value
-    return {"clock": lifecycle.reading(exercise), "actions": allowed, "transition_form": TransitionForm(),
-            "inject_ids": [i.id for i in scenarios.parsed(exercise.scenario).injects], "runs": runs,
-            "inject_form": _inject_form(exercise), "message_form": MessageForm()}
+    return {"clock": lifecycle.reading(exercise), "actions": live_view.actions(exercise),
+            "transition_form": TransitionForm(formdata=None),
+            "inject_ids": [i.id for i in live.scenario_model(exercise).injects], "runs": runs,
+            "inject_form": live_view.inject_form(exercise, formdata=None), "message_form": live_view.message_form(formdata=None)}
 
 
 def _get(exercise_id: int) -> Exercise:

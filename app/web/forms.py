@@ -8,7 +8,9 @@ from wtforms import (
     DateField,
     FloatField,
     IntegerField,
+    HiddenField,
     PasswordField,
+    RadioField,
     SelectChoice,
     SelectField,
     StringField,
@@ -46,7 +48,8 @@ class TokenForm(FlaskForm):
 
 
 class ExerciseForm(FlaskForm):
-    scenario = SelectField(_l("Scenario"), validators=[DataRequired()])
+    # Radio buttons, so each scenario's summary, level and days sit beside its choice.
+    scenario = RadioField(_l("Scenario"), validators=[DataRequired()])
     name = StringField(_l("Exercise name"), validators=[Optional(), Length(max=200)])
     team_count = IntegerField(
         _l("Number of teams"), default=5, validators=[InputRequired(), NumberRange(1, MAX_TEAMS)]
@@ -77,6 +80,21 @@ class MessageForm(FlaskForm):
 
 class RosterForm(FlaskForm):
     roster = FileField(_l("Roster (CSV, UTF-8)"), validators=[FileRequired()])
+    preview = SubmitField(_l("Preview"))
+    upload = SubmitField(_l("Import"))
+
+
+class RosterConfirmForm(FlaskForm):
+    """The previewed file, carried back (base64) when the instructor confirms the import."""
+
+    content = HiddenField(validators=[DataRequired()])
+
+
+class HintReleaseForm(FlaskForm):
+    """``hint`` is ``TASK_ID:INDEX``; the view fills the choices from the scenario."""
+
+    hint = SelectField(_l("Hint"), validators=[DataRequired()])
+    team = IntegerField(_l("Team number (empty: all teams)"), validators=[Optional(), NumberRange(1, MAX_TEAMS)])
 
 
 def _role_choices() -> list[SelectChoice]:

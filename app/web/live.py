@@ -1,6 +1,196 @@
-"""The instructor's live view of a running exercise (filled in by the portals work)."""
+"""The instructor's live view of a running exercise and the readiness board of its ranges.
+
+Each page is rendered whole once; its board is a fragment the browser polls
+(htmx, every few seconds) so it stays current without a reload. The fragments
+are the hot path of a session — every instructor's browser asks for them —
+and are built by ``app.services.live`` with a fixed number of queries.
+"""
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import SelectChoice
+
+from app.i18n import text_of, translate
+from app.models import Exercise, Role
+from app.services import exercises, lifecycle, live, range_jobs, tasks
+from app.services.errors import ServiceError
+from app.web.access import require_role
+from app.web.context import client_ip, db_session, settings
+from app.web.forms import ButtonForm, HintReleaseForm, InjectControlForm, MessageForm, TransitionForm
 
 bp = Blueprint("live", __name__, url_prefix="/exercises")
+
+POLL_SECONDS = 5
+INJECT_LABELS = {
+    "pending": _l("Pending"), "requested": _l("Requested"), "held": _l("Held"), "running": _l("In progress"),
+    "fired": _l("Fired"), "failed": _l("Failed"), "skipped": _l("Skipped"), "missed": _l("Missed"),
+}
+CHECK_LABELS = {"up": _l("Up"), "down": _l("Down"), "error": _l("Error"), "none": _l("Not checked yet")}
+ACTION_LABELS = {"start": _l("Start the day"), "pause": _l("Pause"), "resume": _l("Resume"),
+                 "end_day": _l("End the day"), "finish": _l("Finish")}
+
+
+# The live view --------------------------------------------------------------------------------
+
+
+@bp.route("/<int:exercise_id>/live")
+@require_role(Role.INSTRUCTOR)
+def show(exercise_id: int) -> tuple[str, int]:
+    return render_live(_get(exercise_id))
+
+
+@bp.route("/<int:exercise_id>/live/board")
+@require_role(Role.INSTRUCTOR)
+def board(exercise_id: int) -> str:
+    """The polled fragment: clock, inject timeline, check grid, answers, reports waiting, scores."""
+    exercise = _get(exercise_id)
+    return render_template("live/_board.html", exercise=exercise, board=live.board(db_session(), exercise),
+                           **_labels())
+
+
+def _labels() -> dict[str, dict[str, str]]:
+    """The cells' labels, translated once per page rather than once per cell."""
+    return {"inject_labels": {k: str(v) for k, v in INJECT_LABELS.items()},
+            "check_labels": {k: str(v) for k, v in CHECK_LABELS.items()}}
+
+
+def render_live(exercise: Exercise, status: int = 200, **forms: object) -> tuple[str, int]:
+    """The whole live page; *forms* replaces a control's empty form by the posted one with its errors."""
+    controls = {
+        "transition_form": TransitionForm(formdata=None), "inject_form": inject_form(exercise, formdata=None),
+        "message_form": message_form(formdata=None), "hint_form": hint_form(exercise, formdata=None),
+    }
+    controls.update(forms)
+    return render_template(
+        "live/show.html", exercise=exercise, board=live.board(db_session(), exercise), actions=actions(exercise),
+        action_labels=ACTION_LABELS, poll_seconds=POLL_SECONDS, **_labels(), **controls), status
+
+
+def actions(exercise: Exercise) -> list[str]:
+    """The lifecycle buttons this exercise's state allows."""
+    allowed = [a for a, states in lifecycle.ALLOWED_FROM.items() if exercise.state in states]
+    if exercise.current_day >= exercise.days and "end_day" in allowed:
+        allowed.remove("end_day")
+    return allowed
+
+
+def distinct_ids(form: FlaskForm, prefix: str) -> FlaskForm:
+    """Give the form's inputs ids of their own: one page holds several forms with a ``team`` field."""
+    for field in form:
+        field.id = field.label.field_id = f"{prefix}-{field.name}"
+    return form
+
+
+def message_form(**kwargs: object) -> MessageForm:
+    return distinct_ids(MessageForm(**kwargs), "message")  # type: ignore[return-value]
+
+
+def inject_form(exercise: Exercise, **kwargs: object) -> InjectControlForm:
+    form = distinct_ids(InjectControlForm(**kwargs), "inject")
+    form.inject.choices = [SelectChoice(i.id, f"{i.id} — {text_of(i.title)}")
+                           for i in live.scenario_model(exercise).injects]
+    return form
+
+
+def hint_form(exercise: Exercise, **kwargs: object) -> HintReleaseForm:
+    form = distinct_ids(HintReleaseForm(**kwargs), "hint")
+    form.hint.choices = [
+        SelectChoice(f"{task.id}:{index}", f"{task.id} — {_('Hint %(number)d', number=index + 1)}: "
+                                           f"{text_of(hint.text)[:60]}")
+        for task in live.scenario_model(exercise).tasks for index, hint in enumerate(task.hints)]
+    return form
+
+
+@bp.route("/<int:exercise_id>/hints", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def release_hint(exercise_id: int) -> Response | tuple[str, int]:
+    """Give a task's hint to one team or all, free of charge (recorded like a taken hint, audited)."""
+    session = db_session()
+    exercise = _get(exercise_id)
+    form = hint_form(exercise)
+    if not form.validate_on_submit():
+        return render_live(exercise, 400, hint_form=form)
+    task_id, _sep, index = (form.hint.data or "").rpartition(":")
+    try:
+        given = tasks.release_hint(session, exercise, task_id, int(index),
+                                   teams=[form.team.data] if form.team.data else None,
+                                   actor=current_user._get_current_object(), ip=client_ip())
+    except ServiceError as exc:
+        session.rollback()
+        form.hint.errors = [*form.hint.errors, translate(exc.text)]
+        return render_live(exercise, exc.status, hint_form=form)
+    session.commit()
+    if given:
+        flash(_("Hint released to %(count)d team(s), free of charge.", count=len(given)), "info")
+    else:
+        flash(_("Every team chosen already had this hint."), "info")
+    return redirect(url_for(".show", exercise_id=exercise.id))
+
+
+# The readiness board --------------------------------------------------------------------------
+
+
+@bp.route("/<int:exercise_id>/readiness")
+@require_role(Role.INSTRUCTOR)
+def readiness(exercise_id: int) -> str:
+    exercise = _get(exercise_id)
+    return render_template("live/readiness.html", exercise=exercise,
+                           readiness=live.readiness(db_session(), exercise), poll_seconds=POLL_SECONDS)
+
+
+@bp.route("/<int:exercise_id>/readiness/board")
+@require_role(Role.INSTRUCTOR)
+def readiness_board(exercise_id: int) -> str:
+    """The polled fragment: each team's range state and each host's."""
+    exercise = _get(exercise_id)
+    return render_template("live/_readiness.html", exercise=exercise,
+                           readiness=live.readiness(db_session(), exercise))
+
+
+@bp.route("/<int:exercise_id>/teams/<int:number>/provision", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def retry_team(exercise_id: int, number: int) -> Response:
+    """Build a (failed) team's range again with ``mamori exercise provision ID --team N``, in the background."""
+    exercise = _get(exercise_id)
+    return _range_job(exercise, lambda session: range_jobs.retry_team(
+        session, settings(), exercise, number, actor=current_user._get_current_object(), ip=client_ip()),
+        _("Team %(team)d: building its range again. This board follows the progress.", team=number))
+
+
+@bp.route("/<int:exercise_id>/teams/<int:number>/hosts/<host>/reset", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def reset_host(exercise_id: int, number: int, host: str) -> Response:
+    """Recreate one host with ``mamori host reset ID TEAM HOST``, in the background."""
+    exercise = _get(exercise_id)
+    return _range_job(exercise, lambda session: range_jobs.reset_host(
+        session, settings(), exercise, number, host, actor=current_user._get_current_object(), ip=client_ip()),
+        _("Team %(team)d: resetting %(host)s. This board follows the progress.", team=number, host=host))
+
+
+def _range_job(exercise: Exercise, start, done: str) -> Response:  # type: ignore[no-untyped-def]
+    if not ButtonForm().validate_on_submit():
+        abort(400)
+    session = db_session()
+    try:
+        start(session)
+    except ServiceError as exc:
+        session.rollback()
+        if exc.status == 404:
+            abort(404)
+        flash(translate(exc.text), "error")
+    else:
+        session.commit()
+        flash(done, "info")
+    return redirect(url_for(".readiness", exercise_id=exercise.id))
+
+
+def _get(exercise_id: int) -> Exercise:
+    try:
+        return exercises.get_exercise(db_session(), exercise_id)
+    except ServiceError:
+        abort(404)

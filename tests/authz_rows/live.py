@@ -1,0 +1,19 @@
+"""The instructor console's live view, readiness board, range jobs, hint release and roster preview."""
+from tests.authz_rows import Row
+
+STAFF_ONLY = (302, 403, 403, 200, 200)
+
+ROWS = [
+    Row("GET", "/exercises/{exercise}/live", STAFF_ONLY),
+    Row("GET", "/exercises/999999/live", (302, 403, 403, 404, 404)),
+    Row("GET", "/exercises/{exercise}/live/board", STAFF_ONLY),
+    Row("GET", "/exercises/{exercise}/readiness", STAFF_ONLY),
+    Row("GET", "/exercises/{exercise}/readiness/board", STAFF_ONLY),
+    # No team 99: nothing is started (a real team would start `mamori exercise provision`).
+    Row("POST", "/exercises/{exercise}/teams/99/provision", (302, 403, 403, 404, 404)),
+    # The scenario has no host "nope": refused with a message, nothing is started.
+    Row("POST", "/exercises/{exercise}/teams/1/hosts/nope/reset", (302, 403, 403, 302, 302)),
+    # Nothing chosen: the form comes back with its errors.
+    Row("POST", "/exercises/{exercise}/hints", (302, 403, 403, 400, 400)),
+    Row("POST", "/exercises/{exercise}/roster/confirm", (302, 403, 403, 400, 400)),
+]

@@ -1,0 +1,189 @@
+"""Range work started from the web: retry a failed team, reset a host (background ``mamori`` commands)."""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.cli import cli
+from app.models import AuditEvent, Exercise, ExerciseState, RangeHost, RangeState, Role
+from app.services import exercises, range_jobs, ranges, scenarios
+from app.services.errors import Conflict, InvalidInput, NotFound
+from app.services.exercises import ExerciseDraft
+from app.settings import Settings
+from tests.factories import make_exercise, make_user
+from tests.test_range.conftest import docker_backend  # noqa: F401  (real Docker, for the last test only)
+
+MINIMAL = Path(__file__).resolve().parent / "scenarios" / "valid" / "minimal.yaml"
+
+
+class FakeLauncher:
+    """Records what would be started instead of starting it."""
+
+    def __init__(self, error: OSError | None = None) -> None:
+        self.calls: list[tuple[list[str], dict[str, str], Path]] = []
+        self.error = error
+
+    def __call__(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> int:
+        if self.error is not None:
+            raise self.error
+        self.calls.append((list(argv), dict(env), log))
+        return 4242
+
+
+def test_a_retry_starts_the_provision_command_on_the_same_database(db: Session, settings: Settings) -> None:
+    exercise = make_exercise(db, teams=2)
+    row = ranges.team_range(db, exercise.teams[1])
+    row.state, row.reason = RangeState.FAILED, "ws01: start-up command 1 failed"
+    launcher = FakeLauncher()
+
+    job = range_jobs.retry_team(db, settings, exercise, 2, actor=None, ip="127.0.0.1", launcher=launcher)
+
+    argv, env, log = launcher.calls[0]
+    assert argv[0].endswith("/mamori") and Path(argv[0]).parent == Path(range_jobs.sys.executable).parent
+    assert argv[1:] == ["exercise", "provision", str(exercise.id), "--team", "2"]
+    assert env["DATABASE_URL"] == settings.database_url
+    assert env["MAMORI_INSTANCE_PATH"] == str(settings.instance_path)
+    assert env["MAMORI_INSTANCE_ID"] == settings.instance_id
+    assert log.parent == settings.instance_path / "range-jobs" and log.parent.is_dir()
+    assert job.pid == 4242 and job.log == log
+    assert (row.state, row.reason, row.step) == (RangeState.PENDING, "", "queued")
+    audit = db.scalar(select(AuditEvent).where(AuditEvent.action == "range.retry"))
+    assert audit.detail["team"] == 2 and audit.detail["pid"] == 4242 and audit.ip == "127.0.0.1"
+
+
+def test_range_jobs_are_refused_when_they_cannot_work(db: Session, settings: Settings) -> None:
+    exercise = make_exercise(db, teams=1)
+    launcher = FakeLauncher()
+    with pytest.raises(NotFound):
+        range_jobs.retry_team(db, settings, exercise, 7, actor=None, launcher=launcher)
+    with pytest.raises(InvalidInput):
+        range_jobs.reset_host(db, settings, exercise, 1, "nope", actor=None, launcher=launcher)
+    with pytest.raises(Conflict):  # nothing built yet: nothing to reset
+        range_jobs.reset_host(db, settings, exercise, 1, "ws01", actor=None, launcher=launcher)
+    ranges.team_range(db, exercise.teams[0]).state = RangeState.CREATING
+    with pytest.raises(Conflict):
+        range_jobs.retry_team(db, settings, exercise, 1, actor=None, launcher=launcher)
+    exercise.state = ExerciseState.RUNNING
+    ranges.team_range(db, exercise.teams[0]).state = RangeState.FAILED
+    with pytest.raises(Conflict):  # provisioning refuses a running exercise: reset hosts instead
+        range_jobs.retry_team(db, settings, exercise, 1, actor=None, launcher=launcher)
+    assert launcher.calls == []
+    with pytest.raises(range_jobs.JobNotStarted):
+        range_jobs.reset_host(db, settings, exercise, 1, "ws01", actor=None,
+                              launcher=FakeLauncher(PermissionError(13, "Permission denied")))
+
+
+def test_the_web_buttons_flash_and_audit(client: FlaskClient, db: Session, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    exercise = make_exercise(db, teams=1)
+    row = ranges.team_range(db, exercise.teams[0])
+    row.state = RangeState.READY
+    row.hosts = [RangeHost(name="ws01", state="exited")]
+    make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    db.commit()
+    auth.login("sensei")
+    launcher = FakeLauncher()
+    monkeypatch.setattr(range_jobs, "detached", launcher)
+
+    response = client.post(f"/exercises/{exercise.id}/teams/1/hosts/ws01/reset", follow_redirects=True)
+    assert response.status_code == 200 and "ws01 をリセットしています" in response.get_data(as_text=True)
+    assert launcher.calls[0][0][1:] == ["host", "reset", str(exercise.id), "1", "ws01"]
+    assert db.scalar(select(AuditEvent).where(AuditEvent.action == "host.reset.requested")).detail["host"] == "ws01"
+
+    exercise.state = ExerciseState.RUNNING
+    db.commit()
+    refused = client.post(f"/exercises/{exercise.id}/teams/1/provision", follow_redirects=True)
+    assert "壊れたホストはリセットしてください" in refused.get_data(as_text=True)
+    assert len(launcher.calls) == 1, "nothing more was started"
+
+
+# Real Docker -----------------------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def one_team(app: Flask, db: Session, tmp_path: Path, docker_backend) -> Exercise:  # type: ignore[no-untyped-def]
+    from range.images import build_image
+
+    for name in ("base", "workstation", "attacker"):
+        build_image(docker_backend, name, log=lambda line: None)
+    shutil.copy(MINIMAL, tmp_path / "minimal.yaml")
+    found, problems = scenarios.register_directory(db, tmp_path)
+    assert problems == []
+    created = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="演習", team_count=1), actor=None)
+    make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    db.commit()
+    return created
+
+
+@pytest.mark.docker
+def test_retry_a_failed_team_and_reset_a_host_from_the_web(  # type: ignore[no-untyped-def]
+        app: Flask, client: FlaskClient, db: Session, auth, one_team: Exercise, docker_backend) -> None:
+    from range import labels
+    from range.engine import DockerRangeEngine
+
+    settings = app.config["MAMORI_SETTINGS"]
+    label = ranges.range_label(settings.instance_id, one_team)
+    # A container already holding the name of team 1's workstation makes the first build fail for real.
+    foreign = docker_backend.api.create_container(
+        "mamori/base:latest", name=f"mmr-{label}-1-ws01", labels={"org.mamori.test": "foreign"})
+    try:
+        try:
+            first = app.test_cli_runner().invoke(cli, ["exercise", "provision", str(one_team.id)])
+            assert first.exit_code == 1, first.output
+        finally:
+            docker_backend.remove_container(foreign["Id"])
+        row = lambda: ranges.team_range(db, one_team.teams[0])  # noqa: E731
+        db.expire_all()
+        assert row().state is RangeState.FAILED
+
+        auth.login("sensei")
+        board = client.get(f"/exercises/{one_team.id}/readiness/board").get_data(as_text=True)
+        assert f'action="/exercises/{one_team.id}/teams/1/provision"' in board
+        retried = client.post(f"/exercises/{one_team.id}/teams/1/provision", follow_redirects=True)
+        assert "演習環境を再構築しています" in retried.get_data(as_text=True)
+        job = db.scalar(select(AuditEvent).where(AuditEvent.action == "range.retry"))
+        log = settings.instance_path / "range-jobs" / job.detail["log"]
+
+        def ready() -> bool:
+            db.expire_all()
+            return row().state is RangeState.READY and "1 of 1 teams ready" in log.read_text()
+        wait_for(ready, f"team 1 to become ready (log: {log})")
+        db.expire_all()
+        assert exercises.get_exercise(db, one_team.id).state is ExerciseState.READY
+        board = client.get(f"/exercises/{one_team.id}/readiness/board").get_data(as_text=True)
+        assert "1 チーム中 1 チームが準備完了" in board and "ws01: running" in board
+
+        before = {h.name: h.container_id for h in row().hosts}
+        reset = client.post(f"/exercises/{one_team.id}/teams/1/hosts/ws01/reset", follow_redirects=True)
+        assert "ws01 をリセットしています" in reset.get_data(as_text=True)
+        reset_job = db.scalar(select(AuditEvent).where(AuditEvent.action == "host.reset.requested"))
+        reset_log = settings.instance_path / "range-jobs" / reset_job.detail["log"]
+
+        def recreated() -> bool:
+            db.expire_all()
+            now = {h.name: (h.container_id, h.state) for h in row().hosts}
+            return now["ws01"][0] != before["ws01"] and now["ws01"][1] == "running" and \
+                "team 1 ws01: reset" in reset_log.read_text()
+        wait_for(recreated, f"ws01 to be recreated (log: {reset_log})", timeout=180)
+        wait_for(lambda: range_jobs.running() == 0, "the background commands to end", timeout=60)
+        db.expire_all()
+        assert {h.name: h.container_id for h in row().hosts}["attacker"] == before["attacker"]
+    finally:
+        DockerRangeEngine(docker_backend).teardown(label)
+        assert docker_backend.containers(labels.filters(label)) == []
