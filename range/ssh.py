@@ -4,13 +4,15 @@ A login is made the way a trainee makes one: SSH to the gateway's published
 port, a ``direct-tcpip`` channel from the gateway to the host's port 22, and
 a password login over that channel. ``ssh_login`` only tries the login;
 ``run_command`` also runs one command in that session (what a rehearsal's
-scripted team types). Everything opened is closed again.
+scripted team types); ``open_shell`` keeps an interactive shell open on a
+terminal of its own (the browser terminal). Everything opened is closed again.
 """
 from __future__ import annotations
 
 import socket
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import paramiko
@@ -20,6 +22,8 @@ from range.results import ExecResult
 
 MAX_COMMAND_OUTPUT = 64 * 1024
 CLOSE_WAIT = 2.0  # seconds a closed session may take to wind down
+KEEPALIVE = 15  # seconds between keepalives of a long-lived shell, so a vanished host is noticed
+SHELL_ENVIRONMENT = {"LANG": "C.UTF-8"}  # Japanese file names and text, whatever the host's default
 
 
 class SshUnavailable(RangeError):
@@ -82,33 +86,131 @@ class _HostRefused(Exception):
 def _session(gateway_host: str, gateway_port: int, gateway_user: str, gateway_password: str,
              target: str, user: str, password: str, timeout: float) -> Iterator[paramiko.SSHClient]:
     """A logged-in SSH client on *target*, reached through the gateway; ``_HostRefused`` on a wrong password."""
-    gateway, host = _client(), _client()
-    channel: paramiko.Channel | None = None
+    link = _Link(_client(), _client())
     try:
-        try:
-            gateway.connect(gateway_host, port=gateway_port, username=gateway_user,
-                            password=gateway_password, **_options(timeout))
-        except paramiko.AuthenticationException as exc:
-            raise SshUnavailable(f"the gateway refused the team's account ({exc})") from None
-        transport = gateway.get_transport()
-        if transport is None:
-            raise SshUnavailable("the gateway closed the connection")
-        channel = transport.open_channel("direct-tcpip", (target, 22), ("127.0.0.1", 0), timeout=timeout)
-        try:
-            host.connect(target, sock=channel, username=user, password=password, **_options(timeout))
-        except paramiko.AuthenticationException:
-            raise _HostRefused() from None
-        yield host
+        _connect(link, gateway_host, gateway_port, gateway_user, gateway_password, target, user, password, timeout)
+        yield link.host
     except (paramiko.SSHException, OSError, EOFError) as exc:
         raise SshUnavailable(f"SSH to {target} through the gateway failed: {_why(exc)}") from None
     finally:
-        inner = host.get_transport()
-        host.close()
+        link.close()
+
+
+@dataclass
+class _Link:
+    """The two SSH clients of one login (gateway, then host through it) and the channel between them."""
+
+    gateway: paramiko.SSHClient
+    host: paramiko.SSHClient
+    channel: paramiko.Channel | None = None
+
+    def close(self) -> None:
+        inner = self.host.get_transport()
+        self.host.close()
         if inner is not None and inner.is_alive():  # its thread still talks through the gateway's channel
             inner.join(CLOSE_WAIT)
-        if channel is not None:
-            channel.close()
-        gateway.close()
+        if self.channel is not None:
+            self.channel.close()
+        self.gateway.close()
+
+
+def _connect(link: _Link, gateway_host: str, gateway_port: int, gateway_user: str, gateway_password: str,
+             target: str, user: str, password: str, timeout: float) -> None:
+    try:
+        link.gateway.connect(gateway_host, port=gateway_port, username=gateway_user,
+                             password=gateway_password, **_options(timeout))
+    except paramiko.AuthenticationException as exc:
+        raise SshUnavailable(f"the gateway refused the team's account ({exc})") from None
+    transport = link.gateway.get_transport()
+    if transport is None:
+        raise SshUnavailable("the gateway closed the connection")
+    link.channel = transport.open_channel("direct-tcpip", (target, 22), ("127.0.0.1", 0), timeout=timeout)
+    try:
+        link.host.connect(target, sock=link.channel, username=user, password=password, **_options(timeout))
+    except paramiko.AuthenticationException:
+        raise _HostRefused() from None
+
+
+class Shell:
+    """An interactive login shell on a range host, on a terminal (pty) of its own.
+
+    ``recv`` gives what the shell prints (``b""`` once it has ended, ``None``
+    when nothing came within the timeout); after that, ``exited`` tells a
+    shell that ended by itself (``exit``) from a lost one (the host was reset
+    or stopped, or the gateway went away).
+    """
+
+    def __init__(self, link: _Link, channel: paramiko.Channel) -> None:
+        self._link = link
+        self._channel = channel
+
+    def send(self, data: bytes) -> None:
+        try:
+            self._channel.sendall(data)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the next recv reports the end
+
+    def recv(self, timeout: float) -> bytes | None:
+        self._channel.settimeout(timeout)
+        try:
+            return self._channel.recv(32 * 1024)
+        except socket.timeout:
+            return None
+        except (OSError, EOFError, paramiko.SSHException):
+            return b""
+
+    def resize(self, cols: int, rows: int) -> None:
+        try:
+            self._channel.resize_pty(width=cols, height=rows)
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+
+    def exited(self) -> bool:
+        """Did the shell end by itself? Not if it was killed (exit-signal) or its connection went too."""
+        if not self._channel.exit_status_ready() or self._channel.recv_exit_status() == -1:
+            return False
+        transport = self._link.host.get_transport()
+        if transport is None:
+            return False
+        transport.join(CLOSE_WAIT / 4)  # a host going away takes the whole connection with it, at once
+        return transport.is_active()
+
+    def close(self) -> None:
+        self._channel.close()
+        self._link.close()
+
+
+def open_shell(gateway_host: str, gateway_port: int, gateway_user: str, gateway_password: str,
+               target: str, user: str, password: str, *, cols: int, rows: int, timeout: float,
+               term: str = "xterm-256color") -> Shell:
+    """Log in to *target* as *user* through the gateway and start a login shell on a *cols*×*rows* terminal.
+
+    ``SshUnavailable`` when the shell could not be had (the host refusing
+    the password included). The caller closes the shell.
+    """
+    link = _Link(_client(), _client())
+    try:
+        _connect(link, gateway_host, gateway_port, gateway_user, gateway_password, target, user, password, timeout)
+        for transport in (link.gateway.get_transport(), link.host.get_transport()):
+            if transport is not None:
+                transport.set_keepalive(KEEPALIVE)
+        transport = link.host.get_transport()
+        if transport is None:
+            raise SshUnavailable(f"{target} closed the connection")
+        channel = transport.open_session(timeout=timeout)
+        channel.get_pty(term=term, width=cols, height=rows)
+        channel.update_environment(SHELL_ENVIRONMENT)  # (SSHClient.invoke_shell would drop it)
+        channel.invoke_shell()
+        return Shell(link, channel)
+    except _HostRefused:
+        link.close()
+        raise SshUnavailable(f"{target} refused the password of {user!r}") from None
+    except (paramiko.SSHException, OSError, EOFError) as exc:
+        link.close()
+        raise SshUnavailable(f"SSH to {target} through the gateway failed: {_why(exc)}") from None
+    except BaseException:
+        link.close()
+        raise
 
 
 def _read(channel: paramiko.Channel, deadline: float, max_output: int) -> tuple[bytes, bool, bool]:

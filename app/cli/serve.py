@@ -53,10 +53,13 @@ def setup(admin_password: str | None) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="MAMORI_HOST")
 @click.option("--port", default=8000, show_default=True, type=int, envvar="MAMORI_PORT")
 @click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--threads", default=32, show_default=True, type=click.IntRange(4, 1000), envvar="MAMORI_WEB_THREADS",
+              help="Threads per worker. Each open browser terminal holds one: allow teams × "
+                   "MAMORI_TERMINAL_MAX_PER_TEAM across all workers, plus some for pages.")
 @click.option("--engine/--no-engine", default=True, show_default=True,
               help="Also run the engine process (`mamori engine run`) beside the web server.")
 @with_appcontext
-def serve(host: str, port: int, workers: int, engine: bool) -> None:
+def serve(host: str, port: int, workers: int, threads: int, engine: bool) -> None:
     """Serve the platform with gunicorn, and run the engine beside it (checks the schema and the port first).
 
     The engine is a separate process, never part of gunicorn; both stop together.
@@ -69,7 +72,7 @@ def serve(host: str, port: int, workers: int, engine: bool) -> None:
         raise ConfigurationError("gunicorn is not installed in this environment (run `make install`)")
     click.echo(f"Mamori on http://{host}:{port}/ (settings from the environment, {settings().instance_path})")
     commands = [[gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers), "--worker-class", "gthread",
-                 "--threads", "4", "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1",
+                 "--threads", str(threads), "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1",
                  "app:create_app()"]]
     if engine:
         commands.append([shutil.which("mamori", path=here) or "mamori", "engine", "run"])
