@@ -72,8 +72,8 @@ def job_environment(settings: Settings, base: Mapping[str, str] | None = None) -
     return env
 
 
-# Commands this process started and has not seen end: kept so they are reaped (no zombies) when they finish.
-_started: list[subprocess.Popen[bytes]] = []
+# Commands this process started that are still running; each has a thread that reaps it when it ends.
+_started: set[int] = set()
 _started_lock = threading.Lock()
 
 
@@ -84,15 +84,21 @@ def detached(argv: Sequence[str], env: Mapping[str, str], log: Path) -> int:
             list(argv), stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, env=dict(env),
             start_new_session=True, close_fds=True, cwd=str(log.parent))
     with _started_lock:
-        _started.append(process)
-    running()
+        _started.add(process.pid)
+    threading.Thread(target=_reap, args=(process,), name=f"reap-{process.pid}", daemon=True).start()
     return process.pid
 
 
-def running() -> int:
-    """How many commands this process started are still running; reaps those that ended."""
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    """Wait for the command to end (no zombie is left), then forget it."""
+    process.wait()
     with _started_lock:
-        _started[:] = [p for p in _started if p.poll() is None]
+        _started.discard(process.pid)
+
+
+def running() -> int:
+    """How many commands this process started are still running."""
+    with _started_lock:
         return len(_started)
 
 
