@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import shlex
 import socket
 import time
@@ -55,6 +56,9 @@ def all_segments(spec: RangeSpec) -> list[str]:
     return [labels.ACCESS_SEGMENT, *spec.segments]
 
 
+NETWORK_ATTEMPTS = 20  # looks at the used subnets while another control plane takes them
+
+
 def ensure_networks(backend: DockerBackend, pool: SubnetPool, spec: RangeSpec) -> dict[str, IPv4Network]:
     """Create the team's networks that do not exist yet (found by label); return every subnet."""
     existing = {
@@ -62,7 +66,7 @@ def ensure_networks(backend: DockerBackend, pool: SubnetPool, spec: RangeSpec) -
         for n in backend.networks(labels.filters(spec.exercise, spec.team))
     }
     subnets = {seg: IPv4Network(n.subnet) for seg, n in existing.items() if seg and n.subnet}
-    for attempt in range(5):
+    for attempt in range(NETWORK_ATTEMPTS):
         missing = [seg for seg in all_segments(spec) if seg not in subnets]
         if not missing:
             break
@@ -81,9 +85,11 @@ def ensure_networks(backend: DockerBackend, pool: SubnetPool, spec: RangeSpec) -
                         {**labels.for_team(spec.exercise, spec.team), labels.SEGMENT: segment},
                     )
                 except DockerFailure as exc:
-                    # Another control plane took the subnet between our look and our create: look again.
-                    if "overlap" not in str(exc).lower() or attempt == 4:
+                    # Another control plane took the subnet between our look and our create: look again,
+                    # after a moment of random length (two builders would otherwise race for the same ones).
+                    if "overlap" not in str(exc).lower() or attempt == NETWORK_ATTEMPTS - 1:
                         raise
+                    time.sleep(random.uniform(0.05, 0.3))
                     break
                 subnets[segment] = subnet
         finally:
