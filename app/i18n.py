@@ -86,5 +86,13 @@ RANGE_LABELS = {
 }
 
 
+# An inject's state for one team, as the live view and the review word it ("pending": not run yet).
+INJECT_LABELS = {
+    "pending": _l("Pending"), "requested": _l("Requested"), "held": _l("Held"), "running": _l("In progress"),
+    "fired": _l("Fired"), "failed": _l("Failed"), "skipped": _l("Skipped"), "missed": _l("Missed"),
+    "interrupted": _l("Interrupted"),
+}
+
+
 def range_label(state: object) -> str:
     return _label(RANGE_LABELS, state)

@@ -15,7 +15,7 @@ from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
-from app.i18n import text_of, translate
+from app.i18n import INJECT_LABELS, text_of, translate
 from app.models import Exercise, Role
 from app.services import exercises, lifecycle, live, range_jobs, tasks
 from app.services.errors import ServiceError
@@ -26,10 +26,6 @@ from app.web.forms import ButtonForm, HintReleaseForm, InjectControlForm, Messag
 bp = Blueprint("live", __name__, url_prefix="/exercises")
 
 POLL_SECONDS = 5
-INJECT_LABELS = {
-    "pending": _l("Pending"), "requested": _l("Requested"), "held": _l("Held"), "running": _l("In progress"),
-    "fired": _l("Fired"), "failed": _l("Failed"), "skipped": _l("Skipped"), "missed": _l("Missed"),
-}
 CHECK_LABELS = {"up": _l("Up"), "down": _l("Down"), "error": _l("Error"), "none": _l("Not checked yet")}
 ACTION_LABELS = {"start": _l("Start the day"), "pause": _l("Pause"), "resume": _l("Resume"),
                  "end_day": _l("End the day"), "finish": _l("Finish")}

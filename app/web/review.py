@@ -16,13 +16,12 @@ from werkzeug.wrappers import Response
 from wtforms import DateField, SelectChoice, SelectField
 from wtforms.validators import Optional
 
-from app.i18n import localized, text_of, translate
+from app.i18n import INJECT_LABELS, localized, text_of, translate
 from app.models import Exercise, Role, RunStatus, Team, utcnow
 from app.services import aar, audit, exports, ledger, review
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
-from app.web.live import INJECT_LABELS
 from app.web.scoring import SOURCE_LABELS, describe
 
 bp = Blueprint("review", __name__, url_prefix="/review")
@@ -35,7 +34,7 @@ RUN_LABELS = {
     RunStatus.REQUESTED: INJECT_LABELS["requested"], RunStatus.HELD: INJECT_LABELS["held"],
     RunStatus.RUNNING: INJECT_LABELS["running"], RunStatus.DONE: INJECT_LABELS["fired"],
     RunStatus.FAILED: INJECT_LABELS["failed"], RunStatus.SKIPPED: INJECT_LABELS["skipped"],
-    RunStatus.MISSED: INJECT_LABELS["missed"], RunStatus.INTERRUPTED: _l("Interrupted"),
+    RunStatus.MISSED: INJECT_LABELS["missed"], RunStatus.INTERRUPTED: INJECT_LABELS["interrupted"],
 }
 FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 
