@@ -7,21 +7,15 @@ one ``GROUP BY team, moment`` turned into running sums in one pass.
 """
 from __future__ import annotations
 
-import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Iterator
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from app.models import (
-    CheckResultRow, Exercise, InjectRun, Membership, Prefecture, ReportVersion, Scenario, ScoreEvent, ScoreSource,
-    TaskAttempt, Team,
-)
-from app.runtime.triggers import FINISHED
-from app.scenario.model import After, Text
+from app.models import Exercise, Membership, Prefecture, Scenario, ScoreEvent, ScoreSource, Team
+from app.scenario.model import Text
 from app.services import ledger, scenarios, scores
 from app.services.errors import N_, InvalidInput, NotFound
 
@@ -213,71 +207,9 @@ def titles(exercise: Exercise) -> dict[tuple[ScoreSource, str], Text]:
     return found
 
 
-def cohort_metrics(session: Session, exercise: Exercise) -> scores.CohortMetrics:
-    """``scores.metrics`` read with four queries for the whole exercise instead of four per team.
-
-    Same rules, same result (tests/test_review.py compares them): seconds of
-    exercise time from each measured attack to the team's first correct
-    detecting answer, contain/recover check passing, and report submission.
-    """
-    model = scenarios.parsed(exercise.scenario)
-    measured = scores.attacks(model)
-    runs: dict[int, dict[str, InjectRun]] = defaultdict(dict)
-    for run in session.scalars(select(InjectRun).where(InjectRun.exercise_id == exercise.id)):
-        runs[run.team_id][run.inject_id] = run
-    ups: dict[int, list[tuple[str, float]]] = defaultdict(list)
-    for team_id, check_id, seconds in session.execute(
-            select(CheckResultRow.team_id, CheckResultRow.check_id, CheckResultRow.timeline_seconds)
-            .where(CheckResultRow.exercise_id == exercise.id, CheckResultRow.status == "up")):
-        ups[team_id].append((check_id, seconds))
-    correct: dict[int, list[tuple[str, float]]] = defaultdict(list)
-    for team_id, task_id, seconds in session.execute(
-            select(TaskAttempt.team_id, TaskAttempt.task_id, TaskAttempt.timeline_seconds)
-            .where(TaskAttempt.exercise_id == exercise.id, TaskAttempt.correct.is_(True))):
-        correct[team_id].append((task_id, seconds))
-    submitted: dict[int, list[float]] = defaultdict(list)
-    for team_id, seconds in session.execute(
-            select(ReportVersion.team_id, ReportVersion.timeline_seconds)
-            .where(ReportVersion.exercise_id == exercise.id, ReportVersion.submitted_at.is_not(None))):
-        submitted[team_id].append(seconds)
-    detecting = [t for t in model.tasks if t.detects]
-    teams = []
-    for team in exercise.teams:
-        attacks = []
-        for attack in measured:
-            run = runs[team.id].get(attack)
-            if run is None or run.status not in FINISHED or run.started_seconds is None:
-                attacks.append(scores.AttackMetrics(attack, None, {m: None for m in scores.METRICS}))
-                continue
-            fired = ledger.at(exercise, run.day, run.started_seconds).timeline
-            tied = [t.id for t in detecting if isinstance(t.opens, After) and t.opens.after == attack]
-            answering = set(tied or [t.id for t in detecting])
-            contain = {c.id for c in model.checks if c.phase == "contain" and c.active_from == attack}
-            recover = {c.id for c in model.checks if c.phase == "recover" and c.active_from == attack}
-            attacks.append(scores.AttackMetrics(attack, fired, {
-                "detect": _first_after((s for t, s in correct[team.id] if t in answering), fired),
-                "contain": _first_after((s for c, s in ups[team.id] if c in contain), fired),
-                "recover": _first_after((s for c, s in ups[team.id] if c in recover), fired),
-                "report": _first_after(iter(submitted[team.id]), fired),
-            }))
-        teams.append(scores.TeamMetrics(team, tuple(attacks)))
-    medians: dict[tuple[str, str], float | None] = {}
-    for attack in measured:
-        for metric in scores.METRICS:
-            values = [a.seconds[metric] for t in teams for a in t.attacks
-                      if a.attack == attack and a.seconds.get(metric) is not None]
-            medians[(attack, metric)] = statistics.median(values) if values else None  # type: ignore[type-var]
-    return scores.CohortMetrics(tuple(teams), medians)
-
-
-def _first_after(moments: Iterator[float], fired: float) -> float | None:
-    after = [seconds - fired for seconds in moments if seconds >= fired]
-    return min(after) if after else None
-
-
 def team_metrics(session: Session, exercise: Exercise, team: Team) -> list[MetricLine]:
     """Time to detect / contain / recover / report for each measured attack, beside the cohort median."""
-    cohort = cohort_metrics(session, exercise)
+    cohort = scores.metrics(session, exercise)
     injects = {i.id: i.title for i in scenarios.parsed(exercise.scenario).injects}
     mine = next((t for t in cohort.teams if t.team.id == team.id), None)
     lines = []

@@ -183,9 +183,29 @@ def attacks(model: Any) -> list[str]:
 
 
 def metrics(session: Session, exercise: Exercise) -> CohortMetrics:
+    """Every team's response times and the cohort medians, read with four queries for the whole exercise."""
     model = scenarios.parsed(exercise.scenario)
     measured = attacks(model)
-    teams = tuple(_team_metrics(session, exercise, model, team, measured) for team in exercise.teams)
+    runs: dict[int, dict[str, InjectRun]] = defaultdict(dict)
+    for run in session.scalars(select(InjectRun).where(InjectRun.exercise_id == exercise.id)):
+        runs[run.team_id][run.inject_id] = run
+    ups: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for team_id, check_id, seconds in session.execute(
+            select(CheckResultRow.team_id, CheckResultRow.check_id, CheckResultRow.timeline_seconds)
+            .where(CheckResultRow.exercise_id == exercise.id, CheckResultRow.status == "up")):
+        ups[team_id].append((check_id, seconds))
+    correct: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for team_id, task_id, seconds in session.execute(
+            select(TaskAttempt.team_id, TaskAttempt.task_id, TaskAttempt.timeline_seconds)
+            .where(TaskAttempt.exercise_id == exercise.id, TaskAttempt.correct.is_(True))):
+        correct[team_id].append((task_id, seconds))
+    submitted: dict[int, list[tuple[str, float]]] = defaultdict(list)
+    for team_id, seconds in session.execute(
+            select(ReportVersion.team_id, ReportVersion.timeline_seconds)
+            .where(ReportVersion.exercise_id == exercise.id, ReportVersion.submitted_at.is_not(None))):
+        submitted[team_id].append(("", seconds))
+    teams = tuple(_team_metrics(exercise, model, team, measured, runs[team.id], ups[team.id], correct[team.id],
+                                submitted[team.id]) for team in exercise.teams)
     medians: dict[tuple[str, str], float | None] = {}
     for attack in measured:
         for metric in METRICS:
@@ -195,16 +215,9 @@ def metrics(session: Session, exercise: Exercise) -> CohortMetrics:
     return CohortMetrics(teams, medians)
 
 
-def _team_metrics(session: Session, exercise: Exercise, model: Any, team: Team, measured: list[str]) -> TeamMetrics:
-    runs = {r.inject_id: r for r in session.scalars(select(InjectRun).where(InjectRun.team_id == team.id))}
-    ups = [(r.check_id, r.timeline_seconds) for r in session.scalars(
-        select(CheckResultRow).where(CheckResultRow.team_id == team.id, CheckResultRow.status == "up")
-        .order_by(CheckResultRow.round_number))]
-    correct = [(a.task_id, a.timeline_seconds) for a in session.scalars(
-        select(TaskAttempt).where(TaskAttempt.team_id == team.id, TaskAttempt.correct.is_(True))
-        .order_by(TaskAttempt.timeline_seconds))]
-    submitted = sorted(v.timeline_seconds for v in session.scalars(select(ReportVersion).where(
-        ReportVersion.team_id == team.id, ReportVersion.submitted_at.is_not(None))))
+def _team_metrics(exercise: Exercise, model: Any, team: Team, measured: list[str], runs: dict[str, InjectRun],
+                  ups: list[tuple[str, float]], correct: list[tuple[str, float]],
+                  submitted: list[tuple[str, float]]) -> TeamMetrics:
     detecting = [t for t in model.tasks if t.detects]
     result = []
     for attack in measured:
@@ -223,7 +236,7 @@ def _team_metrics(session: Session, exercise: Exercise, model: Any, team: Team, 
             "detect": _first_after(((t, s) for t, s in correct if t in tasks), fired),
             "contain": _first_after(((c, s) for c, s in ups if c in phase("contain")), fired),
             "recover": _first_after(((c, s) for c, s in ups if c in phase("recover")), fired),
-            "report": _first_after((("", s) for s in submitted), fired),
+            "report": _first_after(iter(submitted), fired),
         }
         result.append(AttackMetrics(attack, fired, seconds))
     return TeamMetrics(team, tuple(result))
