@@ -122,3 +122,14 @@ class AuthActions:
 @pytest.fixture
 def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that use its database (the ``database_url`` fixture, or marked
+    ``postgres``): the others would repeat the SQLite pass exactly."""
+    if not postgres_admin_url():
+        return
+    repeat = pytest.mark.skip(reason="uses no database: the SQLite pass runs it")
+    for item in items:
+        if "database_url" not in getattr(item, "fixturenames", ()) and item.get_closest_marker("postgres") is None:
+            item.add_marker(repeat)
