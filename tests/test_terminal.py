@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -23,7 +22,6 @@ from flask import Flask
 from simple_websocket import Client, ConnectionClosed
 from simple_websocket import ConnectionError as HandshakeRefused
 from sqlalchemy import select
-from werkzeug.serving import make_server
 
 from app.models import RangeHost, RangeState, Role, Team, TerminalSession
 from app.scenario import load_scenario_file
@@ -34,6 +32,7 @@ from range.images import build_image
 from range.spec import RangeSpec
 from tests.conftest import SESSION_TAG
 from tests.factories import MINIMAL, PASSWORD, add_member, make_exercise, make_user
+from tests.liveserver import served
 from tests.test_range.conftest import docker_backend, no_leftover_ranges  # noqa: F401
 
 pytestmark = pytest.mark.docker
@@ -90,18 +89,6 @@ def point_team_at(db, team, terminal_range: TerminalRange) -> None:  # type: ign
     row.hosts = [RangeHost(name="ws01", state="running", addresses={})]
 
 
-def serve(app: Flask) -> Iterator[str]:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="terminal-test-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
-
-
 @pytest.fixture
 def world(app: Flask, db, terminal_range: TerminalRange) -> Iterator[World]:  # type: ignore[no-untyped-def]
     exercise = make_exercise(db, teams=2)
@@ -111,8 +98,8 @@ def world(app: Flask, db, terminal_range: TerminalRange) -> Iterator[World]:  # 
         add_member(db, team, make_user(db, role=Role.TRAINEE, login=login))
     make_user(db, role=Role.INSTRUCTOR, login="sensei")
     db.commit()
-    for served in serve(app):
-        world = World(served, team_a.id, team_b.id, app.config["MAMORI_SETTINGS"].instance_path)
+    with served(app) as url:
+        world = World(url, team_a.id, team_b.id, app.config["MAMORI_SETTINGS"].instance_path)
         yield world
         for terminal in world.opened:  # a failed test's terminals: closed before the tables are emptied
             terminal.close()

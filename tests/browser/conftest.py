@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 from typing import Iterator
 
 import pytest
 from flask import Flask
-from werkzeug.serving import make_server
+
+from tests.liveserver import served
 
 CHROMIUM = os.environ.get("MAMORI_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
@@ -23,15 +23,8 @@ CHROMIUM = os.environ.get("MAMORI_CHROMIUM") or shutil.which("chromium") or "/us
 @pytest.fixture
 def live_server(app: Flask) -> Iterator[str]:
     """The app served on a free loopback port; yields its base URL (no trailing slash)."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
-        server.server_close()
+    with served(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
