@@ -197,10 +197,10 @@ def test_serve_answers_in_japanese(operator: Operator) -> None:
         while True:
             assert server.poll() is None, f"the server exited: {log_text(log)}"
             try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as health:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=5) as health:
                     if health.status == 200:
                         break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # not listening yet, or a worker still starting (URLError, refused, timed out)
                 pass
             assert time.monotonic() < deadline, f"/healthz never answered 200: {log_text(log)}"
             time.sleep(0.2)
