@@ -144,7 +144,7 @@ class DockerRangeEngine:
         say(f"configure {host.name}")
         # The host's init runs the provisioning script once the routes are set (no exec needed);
         # a container from an earlier attempt whose script failed runs it again.
-        release_provisioning(self.backend, container_id)
+        release_provisioning(self.backend, container_id, pid)
         await_provisioned(self.backend, container_id, pid, host, retry=not fresh)
         say(f"wait {host.name}")
         wait_ready(plan.addresses[host.name][host.segments[0]], ready_ports(host), host.name)

@@ -71,10 +71,10 @@ def _syscall() -> Any:
     return call
 
 
-def _openat2(directory: int, path: str, flags: int, resolve: int) -> int:
+def _openat2(directory: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
     if _SYS_OPENAT2 is None:
         raise OSError(errno.ENOSYS, "openat2 is not known on this architecture")
-    how = _OpenHow(flags, 0, resolve)
+    how = _OpenHow(flags, mode, resolve)
     fd = _syscall()(ctypes.c_long(_SYS_OPENAT2), ctypes.c_int(directory), ctypes.c_char_p(os.fsencode(path)),
                  ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how)))
     if fd < 0:
@@ -178,6 +178,36 @@ def read_in_root(process: ContainerProcess, path: str, max_bytes: int) -> bytes 
         raise HostReadUnavailable(f"{path}: {exc.strerror}") from None
     finally:
         os.close(root)
+
+
+def create_empty(pid: int, container_id: str, path: str) -> None:
+    """Create the empty regular file *path* (mode 0644) in the container, unless it exists.
+
+    For the platform's own marks, in directories it placed itself; resolved
+    inside the container's root like the reads (a link never leads out).
+    """
+    with container_process(pid, container_id) as process:
+        try:
+            root = os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=process.fd)
+        except OSError:
+            raise NotThisContainer(f"process {process.pid} is gone") from None
+        try:
+            fd = _openat2(root, _lexical(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                          _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS | _RESOLVE_NO_XDEV, 0o644)
+            os.close(fd)
+        except FileExistsError:
+            handle = _resolve(root, _lexical(path), follow=False)  # there: fine if a plain file, never a link
+            if handle is None:
+                raise HostReadUnavailable(f"{path}: vanished while it was made") from None
+            try:
+                if not stat.S_ISREG(os.fstat(handle).st_mode):
+                    raise HostReadUnavailable(f"{path}: exists and is not a regular file") from None
+            finally:
+                os.close(handle)
+        except OSError as exc:
+            raise HostReadUnavailable(f"{path}: {exc.strerror}") from None
+        finally:
+            os.close(root)
 
 
 def _read_inode(handle: int, found: os.stat_result, max_bytes: int) -> bytes:

@@ -163,6 +163,20 @@ def test_symlinks_never_reach_the_docker_hosts_files(office_range: Range, traps:
     assert host_secret.read_bytes() == secret
 
 
+def test_a_mark_made_from_the_host_lands_inside_and_never_follows_a_link_out(office_range: Range, traps: str,
+                                                                             host_secret: Path) -> None:
+    pid, container_id = office_range.container("ws01")
+    hostread.create_empty(pid, container_id, "/var/tmp/mark")
+    hostread.create_empty(pid, container_id, "/var/tmp/mark")  # already there: nothing changes
+    assert office_range.sh("ws01", "stat -c '%s %a %U' /var/tmp/mark").strip() == "0 644 root"
+    secret = host_secret.read_bytes()
+    # A link at the path (to the host's file, absolute or through ..) is refused, never written through.
+    for path in (f"{traps}/to-host", f"{traps}/up{host_secret}", f"{traps}/dots{host_secret}"):
+        with pytest.raises(hostread.HostReadUnavailable):
+            hostread.create_empty(pid, container_id, path)
+    assert host_secret.read_bytes() == secret and not host_secret.with_name("mark").exists()
+
+
 def test_a_fifo_at_a_checked_path_answers_at_once(office_range: Range, traps: str) -> None:
     probe = office_range.probe()
     started = time.monotonic()
