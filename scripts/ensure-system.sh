@@ -15,7 +15,9 @@ done
 
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "mamori: missing Debian packages:$missing — as root run 'apt-get install$missing'" >&2
-    exit 1
+    # The platform runs without them (the PDF page names the package); the browser tests cannot.
+    [ "${1:-}" = "--browser" ] && exit 1
+    exit 0
 fi
 echo "mamori: installing$missing (Debian packages)"
 export DEBIAN_FRONTEND=noninteractive
