@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from app import create_app, migrate
 from app.db import Database
 from app.models import Base
+from app.services import scenarios
 from app.settings import Settings
 
 KEPT_TABLES = {"prefectures", "alembic_version"}
@@ -88,6 +89,13 @@ def app(settings: Settings) -> Iterator[Flask]:
             if table.name not in KEPT_TABLES:
                 connection.execute(table.delete())
     database.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_scenario_models() -> Iterator[None]:
+    """Each test's scenarios are parsed afresh: tests empty the tables (ids come again) and edit documents."""
+    yield
+    scenarios.forget_parsed()
 
 
 @pytest.fixture

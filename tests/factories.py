@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from app.models import Exercise, Membership, Role, Scenario, Team, User
+from app.models import Exercise, ExerciseState, InjectRun, Membership, Role, RunStatus, Scenario, Team, User, utcnow
 from app.scenario import load_scenario_file
-from app.services import accounts, exercises
+from app.services import accounts, exercises, lifecycle
 
 PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
@@ -53,6 +54,21 @@ def make_exercise(session: Session, *, teams: int = 2, scenario: Scenario | None
     exercise = exercises.create_exercise(
         session, scenario, exercises.ExerciseDraft(name=name, team_count=teams), actor=None
     )
+    session.flush()
+    return exercise
+
+
+def make_running_exercise(session: Session, *, teams: int = 2, elapsed: float = 1300.0,
+                          fired: dict[str, float] | None = None) -> Exercise:
+    """An exercise of the minimal scenario started *elapsed* seconds ago at speed 1, with the injects
+    *fired* (inject id → second of day 1 it started) done for every team."""
+    exercise = make_exercise(session, teams=teams)
+    exercise.state = ExerciseState.READY
+    lifecycle.start(session, exercise, actor=None, speed=1, now=utcnow() - timedelta(seconds=elapsed))
+    for team in exercise.teams:
+        for inject_id, started in (fired or {}).items():
+            session.add(InjectRun(exercise_id=exercise.id, team_id=team.id, inject_id=inject_id,
+                                  status=RunStatus.DONE, day=1, started_seconds=started))
     session.flush()
     return exercise
 

@@ -4,23 +4,12 @@ from __future__ import annotations
 import re
 import zlib
 
-import pytest
 from flask.testing import FlaskClient
 
 from app.services import exports, ledger, tasks
 from tests.factories import add_member, make_user
-from tests.test_review import ADJUSTMENT, COMMENT, PROMPT_JA, TASK, World, at, build_world, page
-
-
-@pytest.fixture
-def world(db) -> World:  # type: ignore[no-untyped-def]
-    return build_world(db)
-
-
-@pytest.fixture
-def staff(client: FlaskClient, auth, world: World) -> FlaskClient:  # type: ignore[no-untyped-def]
-    auth.login("sensei")
-    return client
+from tests.test_review import ADJUSTMENT, COMMENT, PROMPT_JA, TASK, World, at, page
+from tests.test_review import staff, world  # noqa: F401  (the fixtures)
 
 
 def aar(client: FlaskClient, world: World, number: int = 1) -> str:

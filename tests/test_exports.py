@@ -6,27 +6,16 @@ import io
 import json
 from datetime import date
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 from app.models import AuditEvent, ScoreEvent
 from app.services import ledger, scores
 from tests.factories import make_exercise
-from tests.test_review import ADJUSTMENT, PROMPT_JA, World, at, build_world
+from tests.test_review import ADJUSTMENT, PROMPT_JA, at
+from tests.test_review import staff, world  # noqa: F401  (the fixtures)
 
 BOM = b"\xef\xbb\xbf"
-
-
-@pytest.fixture
-def world(db) -> World:  # type: ignore[no-untyped-def]
-    return build_world(db)
-
-
-@pytest.fixture
-def staff(client: FlaskClient, auth, world: World) -> FlaskClient:  # type: ignore[no-untyped-def]
-    auth.login("sensei")
-    return client
 
 
 def download(client: FlaskClient, path: str) -> bytes:

@@ -4,8 +4,6 @@ from __future__ import annotations
 import base64
 import io
 import re
-from datetime import timedelta
-from typing import Iterator
 
 import pytest
 from flask import Flask
@@ -14,12 +12,11 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.models import (
-    AuditEvent, CheckResultRow, Exercise, ExerciseState, InjectRun, RangeHost, RangeState, ReportStatus,
-    ReportVersion, Role, RunStatus, ScoreEvent, ScoreSource, ScoringRound, TaskAttempt, Team, TeamScore, User,
-    utcnow,
+    AuditEvent, CheckResultRow, Exercise, InjectRun, RangeHost, RangeState, ReportStatus, ReportVersion, Role,
+    RunStatus, ScoreEvent, ScoreSource, ScoringRound, TaskAttempt, Team, TeamScore, User,
 )
-from app.services import ledger, lifecycle, live, ranges, tasks
-from tests.factories import add_member, make_exercise, make_user
+from app.services import ledger, live, ranges, tasks
+from tests.factories import add_member, make_exercise, make_running_exercise, make_user
 
 TASK = "infected-host"
 HINT_JA = "プロセス一覧を見てみましょう。"
@@ -27,11 +24,7 @@ HINT_JA = "プロセス一覧を見てみましょう。"
 
 def running(db: Session, teams: int) -> Exercise:
     """A running exercise, 30 minutes into day 1."""
-    exercise = make_exercise(db, teams=teams)
-    exercise.state = ExerciseState.READY
-    lifecycle.start(db, exercise, actor=None, speed=1, now=utcnow() - timedelta(seconds=1800))
-    db.flush()
-    return exercise
+    return make_running_exercise(db, teams=teams, elapsed=1800)
 
 
 def add_round(db: Session, exercise: Exercise, number: int, results: dict[Team, str]) -> None:
@@ -227,10 +220,7 @@ def test_the_readiness_board_shows_every_team_and_host(client: FlaskClient, db: 
 @pytest.fixture
 def open_task(db: Session) -> Exercise:
     """A running two-team exercise whose police call came in 10 minutes ago: the task is open."""
-    exercise = running(db, teams=2)
-    for team in exercise.teams:
-        db.add(InjectRun(exercise_id=exercise.id, team_id=team.id, inject_id="police-call", status=RunStatus.DONE,
-                         day=1, started_seconds=1200))
+    exercise = make_running_exercise(db, elapsed=1800, fired={"police-call": 1200})
     add_member(db, exercise.teams[0], make_user(db, role=Role.TRAINEE, login="kenshu-a"))
     add_member(db, exercise.teams[1], make_user(db, role=Role.TRAINEE, login="kenshu-b"))
     db.commit()
@@ -373,8 +363,3 @@ def test_a_bad_roster_preview_lists_the_lines(client: FlaskClient, db: Session, 
     assert "2 行目: name が空欄です" in html and "3 行目" in html
     assert "name=\"content\"" not in html, "nothing to confirm"
 
-
-@pytest.fixture(autouse=True)
-def _fresh_scenario_cache() -> Iterator[None]:
-    yield
-    live._parsed_cache.clear()

@@ -5,7 +5,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from flask import Flask
@@ -14,11 +13,10 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from app.models import (
-    AuditEvent, Exercise, ExerciseState, InjectRun, Message, Organisation, ReportVersion, Role, RunStatus,
-    ScoreSource, Team, User, utcnow,
+    AuditEvent, Exercise, Message, Organisation, ReportVersion, Role, ScoreSource, Team, User,
 )
 from app.services import injects, ledger, lifecycle, reports, scores, team_scores
-from tests.factories import add_member, make_exercise, make_user
+from tests.factories import add_member, make_exercise, make_running_exercise, make_user
 
 BRIEFING_JA = "あなたたちは情報政策課の CSIRT です。"
 BRIEFING_EN = "You are the CSIRT of the IT policy division."
@@ -44,12 +42,7 @@ class World:
 @pytest.fixture
 def world(db: Session) -> World:
     """A two-team exercise running for 1300 s at speed 1 (day 1, 00:21), its police call done."""
-    exercise = make_exercise(db, teams=2)
-    exercise.state = ExerciseState.READY
-    lifecycle.start(db, exercise, actor=None, speed=1, now=utcnow() - timedelta(seconds=1300))
-    for team in exercise.teams:
-        db.add(InjectRun(exercise_id=exercise.id, team_id=team.id, inject_id="police-call", status=RunStatus.DONE,
-                         day=1, started_seconds=1200))
+    exercise = make_running_exercise(db, elapsed=1300, fired={"police-call": 1200})
     team_a, team_b = exercise.teams
     trainee_a = make_user(db, role=Role.TRAINEE, login="kenshu-a")
     add_member(db, team_a, trainee_a)

@@ -2,16 +2,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Exercise, ExerciseState, InjectRun, ReportVersion, Role, RunStatus, Team, TeamScore, utcnow
-from app.services import lifecycle, tokens
-from tests.factories import add_member, make_exercise, make_user
+from app.models import Exercise, InjectRun, ReportVersion, Role, Team, TeamScore
+from app.services import tokens
+from tests.factories import add_member, make_running_exercise, make_user
 
 TASK = "infected-host"
 REPORT = "first-report"
@@ -48,12 +47,7 @@ class World:
 @pytest.fixture
 def world(db: Session) -> World:
     """A running two-team exercise whose police call came in 100 seconds ago: the task is open."""
-    exercise = make_exercise(db, teams=2)
-    exercise.state = ExerciseState.READY
-    lifecycle.start(db, exercise, actor=None, speed=1, now=utcnow() - timedelta(seconds=1300))
-    for team in exercise.teams:
-        db.add(InjectRun(exercise_id=exercise.id, team_id=team.id, inject_id="police-call", status=RunStatus.DONE,
-                         day=1, started_seconds=1200))
+    exercise = make_running_exercise(db, elapsed=1300, fired={"police-call": 1200})
     team_a, team_b = exercise.teams
     add_member(db, team_a, make_user(db, role=Role.TRAINEE, login="kenshu-a"))
     add_member(db, team_b, make_user(db, role=Role.TRAINEE, login="kenshu-b"))

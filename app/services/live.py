@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from threading import Lock
 
 from sqlalchemy import distinct, func, literal, select, true, union_all
 from sqlalchemy.orm import Session
@@ -21,7 +20,6 @@ from app.models import (
     RunStatus, TaskAttempt, Team, TeamRange, TeamScore, utcnow,
 )
 from app.runtime.clock import ClockReading
-from app.scenario.model import Scenario as ScenarioModel
 from app.scenario.model import Text
 from app.services import lifecycle, scenarios
 from app.services.provisioning import PROVISIONABLE
@@ -123,31 +121,13 @@ class Readiness:
         return sum(1 for team in self.teams if team.state == state)
 
 
-_parsed_cache: dict[tuple[int, str], ScenarioModel] = {}
-_parsed_lock = Lock()
-
-
-def scenario_model(exercise: Exercise) -> ScenarioModel:
-    """The exercise's scenario, parsed once per process: a registered version never changes."""
-    key = (exercise.scenario.id, exercise.scenario.content_hash)
-    with _parsed_lock:
-        found = _parsed_cache.get(key)
-    if found is None:
-        found = scenarios.parsed(exercise.scenario)
-        with _parsed_lock:
-            if len(_parsed_cache) > 64:
-                _parsed_cache.clear()
-            _parsed_cache[key] = found
-    return found
-
-
 def teams_of(session: Session, exercise: Exercise) -> list[Team]:
     return list(session.scalars(select(Team).where(Team.exercise_id == exercise.id).order_by(Team.number)))
 
 
 def board(session: Session, exercise: Exercise, *, now: datetime | None = None) -> LiveBoard:
     """Every team's injects, checks, answers, reports waiting and score, with the clock."""
-    model = scenario_model(exercise)
+    model = scenarios.parsed(exercise.scenario)
     teams = teams_of(session, exercise)
     runs = _runs(session, exercise)
     checks = _latest_checks(session, exercise, [check.id for check in model.checks])
@@ -216,7 +196,7 @@ def _latest_checks(session: Session, exercise: Exercise, check_ids: list[str]) -
 
 def readiness(session: Session, exercise: Exercise) -> Readiness:
     """Every team's range state and each of its hosts, in two queries besides the teams."""
-    model = scenario_model(exercise)
+    model = scenarios.parsed(exercise.scenario)
     teams = teams_of(session, exercise)
     rows = {row.team_id: row for row in session.scalars(
         select(TeamRange).join(Team, Team.id == TeamRange.team_id).where(Team.exercise_id == exercise.id))}

@@ -23,9 +23,8 @@ from typing import Callable, Mapping, Sequence
 from sqlalchemy.orm import Session
 
 from app.models import Exercise, RangeState, User, utcnow
-from app.services import audit, ranges
+from app.services import audit, ranges, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, ServiceError
-from app.services.live import scenario_model
 from app.services.provisioning import PROVISIONABLE
 from app.settings import Settings
 
@@ -125,7 +124,7 @@ def reset_host(session: Session, settings: Settings, exercise: Exercise, number:
                now: datetime | None = None) -> RangeJob:
     """Recreate one host of team *number*'s range from its image and the scenario, in the background."""
     team = ranges.get_team(session, exercise, number)
-    if host not in {h.id for h in scenario_model(exercise).network.hosts}:
+    if host not in {h.id for h in scenarios.parsed(exercise.scenario).network.hosts}:
         raise InvalidInput(N_("the scenario has no host %(host)r"), host=host)
     row = ranges.team_range(session, team)
     if row.state in (RangeState.PENDING, RangeState.CREATING, RangeState.TORN_DOWN):

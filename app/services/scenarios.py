@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Lock
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -86,9 +87,32 @@ def get_latest(session: Session, slug: str) -> Scenario:
     return scenario
 
 
+_parsed: dict[tuple[int, str], ScenarioModel] = {}
+_parsed_lock = Lock()
+
+
 def parsed(scenario: Scenario) -> ScenarioModel:
-    """The registered document as the typed model (it was validated when registered)."""
-    return ScenarioModel.model_validate(scenario.document)
+    """The registered document as the typed model (it was validated when registered).
+
+    Parsed once per process: a registered version never changes (a new one is
+    a new row). Callers read the model and never change it.
+    """
+    key = (scenario.id, scenario.content_hash)
+    with _parsed_lock:
+        found = _parsed.get(key)
+    if found is None:
+        found = ScenarioModel.model_validate(scenario.document)
+        with _parsed_lock:
+            if len(_parsed) > 64:
+                _parsed.clear()
+            _parsed[key] = found
+    return found
+
+
+def forget_parsed() -> None:
+    """Drop the parsed models (tests reuse row ids and rewrite documents in place; the platform never does)."""
+    with _parsed_lock:
+        _parsed.clear()
 
 
 def describe(scenario: Scenario) -> str:

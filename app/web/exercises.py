@@ -15,7 +15,7 @@ from wtforms import SelectChoice
 
 from app.i18n import localized, select_locale, state_label, translate
 from app.models import Exercise, Prefecture, RangeState, Role, Scenario
-from app.services import exercises, injects, lifecycle, live, ranges, roster, scenarios
+from app.services import exercises, injects, lifecycle, ranges, roster, scenarios
 from app.services.errors import ServiceError
 from app.web import live as live_view
 from app.web.access import require_role
@@ -252,7 +252,7 @@ def _controls(exercise: Exercise) -> dict[str, object]:
         runs.setdefault(run.team_id, {})[run.inject_id] = run.status.value
     return {"clock": lifecycle.reading(exercise), "actions": live_view.actions(exercise),
             "transition_form": TransitionForm(formdata=None),
-            "inject_ids": [i.id for i in live.scenario_model(exercise).injects], "runs": runs,
+            "inject_ids": [i.id for i in scenarios.parsed(exercise.scenario).injects], "runs": runs,
             "inject_form": live_view.inject_form(exercise, formdata=None), "message_form": live_view.message_form(formdata=None)}
 
 

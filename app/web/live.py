@@ -17,7 +17,7 @@ from wtforms import SelectChoice
 
 from app.i18n import INJECT_LABELS, text_of, translate
 from app.models import Exercise, Role
-from app.services import exercises, lifecycle, live, range_jobs, tasks
+from app.services import exercises, lifecycle, live, range_jobs, scenarios, tasks
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
@@ -89,7 +89,7 @@ def message_form(**kwargs: object) -> MessageForm:
 def inject_form(exercise: Exercise, **kwargs: object) -> InjectControlForm:
     form = distinct_ids(InjectControlForm(**kwargs), "inject")
     form.inject.choices = [SelectChoice(i.id, f"{i.id} — {text_of(i.title)}")
-                           for i in live.scenario_model(exercise).injects]
+                           for i in scenarios.parsed(exercise.scenario).injects]
     return form
 
 
@@ -98,7 +98,7 @@ def hint_form(exercise: Exercise, **kwargs: object) -> HintReleaseForm:
     form.hint.choices = [
         SelectChoice(f"{task.id}:{index}", f"{task.id} — {_('Hint %(number)d', number=index + 1)}: "
                                            f"{text_of(hint.text)[:60]}")
-        for task in live.scenario_model(exercise).tasks for index, hint in enumerate(task.hints)]
+        for task in scenarios.parsed(exercise.scenario).tasks for index, hint in enumerate(task.hints)]
     return form
 
 
