@@ -38,9 +38,12 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 # Never start a second dockerd: if one runs but does not answer yet, wait for it.
+# It runs in a session of its own (setsid), so a Ctrl-C on `make run` or `mamori
+# serve` (SIGINT to the terminal's process group) never reaches it and every
+# team's range stays up while the instructor restarts the server.
 if ! pgrep -x dockerd >/dev/null 2>&1; then
     echo "mamori: starting dockerd (log: $log)"
-    nohup dockerd >"$log" 2>&1 &
+    setsid nohup dockerd >"$log" 2>&1 </dev/null &
 fi
 i=0
 while [ $i -lt 60 ]; do
