@@ -282,6 +282,10 @@ class DockerRangeEngine:
     def get_file(self, exercise: str, team: str, host: str, path: str, max_bytes: int = 1024 * 1024) -> bytes | None:
         return self.backend.get_file(self.container_id(exercise, team, host), path, max_bytes)
 
+    def list_tree(self, exercise: str, team: str, host: str, path: str,
+                  max_entries: int) -> list[tuple[str, str, int]] | None:
+        return self.backend.list_tree(self.container_id(exercise, team, host), path, max_entries)
+
     def processes(self, exercise: str, team: str, host: str) -> list[ProcessInfo]:
         return self.backend.processes(self.container_id(exercise, team, host))
 

@@ -180,6 +180,80 @@ def read_in_root(process: ContainerProcess, path: str, max_bytes: int) -> bytes 
         os.close(root)
 
 
+class TooManyEntries(Exception):
+    """A directory tree has more entries than the caller would look at."""
+
+
+def list_tree(pid: int, container_id: str, path: str, max_entries: int) -> list[tuple[str, str, int]] | None:
+    """Every entry below the directory *path*: ``(relative path, kind, size)``, kind one of
+    ``file``, ``dir``, ``link``, ``other``; ``None`` when *path* is no directory (or a link).
+
+    Links are listed, never followed; each sub-directory is opened by its name
+    in its parent with ``O_NOFOLLOW`` (one swapped for a link meanwhile is
+    skipped); another mount inside the tree is left to the Docker API.
+    ``TooManyEntries`` past *max_entries*.
+    """
+    if "\0" in path:
+        raise HostReadUnavailable("a path with a NUL in it")
+    with container_process(pid, container_id) as process:
+        try:
+            root = os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=process.fd)
+        except OSError:
+            raise NotThisContainer(f"process {process.pid} is gone") from None
+        try:
+            top = _openat2(root, _lexical(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                           _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS | _RESOLVE_NO_XDEV)
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
+                return None
+            raise HostReadUnavailable(f"{path}: {exc.strerror}") from None
+        finally:
+            os.close(root)
+        return _walk(top, max_entries)
+
+
+def _walk(top: int, max_entries: int) -> list[tuple[str, str, int]]:
+    """The entries below the open directory *top* (closed when done), breadth first."""
+    device = os.fstat(top).st_dev
+    found: list[tuple[str, str, int]] = []
+    pending = [(top, "")]
+    try:
+        while pending:
+            directory, prefix = pending[0]
+            with os.scandir(directory) as listing:
+                for entry in listing:
+                    if len(found) >= max_entries:
+                        raise TooManyEntries(f"more than {max_entries} entries")
+                    child = _entry(entry, directory, prefix + entry.name, device, found)
+                    if child is not None:
+                        pending.append((child, prefix + entry.name + "/"))
+            os.close(pending.pop(0)[0])
+    finally:
+        for directory, _ in pending:
+            os.close(directory)
+    return found
+
+
+def _entry(entry: os.DirEntry[str], directory: int, name: str, device: int,
+           found: list[tuple[str, str, int]]) -> int | None:
+    """Add *entry* to *found*; for a directory, return it opened (``None`` when it vanished or became a link)."""
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None  # removed since it was listed
+    kind = ("dir" if stat.S_ISDIR(info.st_mode) else "file" if stat.S_ISREG(info.st_mode)
+            else "link" if stat.S_ISLNK(info.st_mode) else "other")
+    found.append((name, kind, info.st_size if kind == "file" else 0))
+    if kind != "dir":
+        return None
+    if info.st_dev != device:
+        raise HostReadUnavailable(f"{name} is another mount")
+    try:
+        return os.open(entry.name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
+    except OSError:
+        return None  # gone, or swapped for a link since it was listed
+
+
 def create_empty(pid: int, container_id: str, path: str) -> None:
     """Create the empty regular file *path* (mode 0644) in the container, unless it exists.
 

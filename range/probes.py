@@ -7,18 +7,21 @@ host's container (``range.hostread``), network probes from a thread that
 joins the source container's network namespace (``range.netns``). Where it
 cannot, the same questions go to the Docker API (get_archive, top) and to
 ``range.netprobe`` under ``nsenter``, which decide exactly as before. SSH
-logins go through the team's gateway as a trainee's would.
+logins go through the team's gateway as a trainee's would, or from a source
+host's network namespace with the platform's own SSH client. Nothing is ever
+run inside a host: there is no ``exec`` here on purpose.
 """
 from __future__ import annotations
 
 import base64
 import json
 import shutil
+import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, TypeVar
 from urllib.parse import urlsplit
 
 from range import hostread, labels, netns, netprobe, ssh
@@ -26,11 +29,12 @@ from range.engine import DockerRangeEngine
 from range.errors import RangeError
 from range.spec import RangeSpec
 from range.status import HostState, TeamRangeState
-from scoring.probe import ExecOutcome, HttpOutcome, ProbeError, ProcessRow
+from scoring.probe import HttpOutcome, ProbeError, ProcessRow, TreeEntry
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # where ``-m range.netprobe`` is found
 GRACE_SECONDS = 2.0  # a network probe is stopped this long after its own timeout
 T = TypeVar("T")
+_NO_NAMESPACE = object()  # this process cannot join a container's network namespace (not root)
 
 
 class RangeProbe:
@@ -52,11 +56,6 @@ class RangeProbe:
 
     # Inside hosts ------------------------------------------------------------------------
 
-    def exec(self, host: str, argv: Sequence[str], *, user: str, timeout: float, max_output: int) -> ExecOutcome:
-        result = _decide(lambda: self.engine.exec(self.spec.exercise, self.spec.team, host, argv, user=user,
-                                                  timeout=timeout, max_output=max_output))
-        return ExecOutcome(result.exit_code, result.output, result.timed_out, result.truncated)
-
     def processes(self, host: str) -> list[ProcessRow]:
         rows = self._read(host, hostread.processes,
                           lambda: self.engine.processes(self.spec.exercise, self.spec.team, host))
@@ -65,6 +64,17 @@ class RangeProbe:
     def read_file(self, host: str, path: str, max_bytes: int) -> bytes | None:
         return self._read(host, lambda pid, container: hostread.read_file(pid, container, path, max_bytes),
                           lambda: self.engine.get_file(self.spec.exercise, self.spec.team, host, path, max_bytes))
+
+    def list_tree(self, host: str, path: str, max_entries: int) -> list[TreeEntry] | None:
+        def on_host(pid: int, container: str) -> list[tuple[str, str, int]] | None:
+            try:
+                return hostread.list_tree(pid, container, path, max_entries)
+            except hostread.TooManyEntries:
+                raise ProbeError(f"{path} on {host} has more than {max_entries} entries: too many to look at") from None
+
+        rows = self._read(host, on_host,
+                          lambda: self.engine.list_tree(self.spec.exercise, self.spec.team, host, path, max_entries))
+        return None if rows is None else [TreeEntry(name, kind, size) for name, kind, size in rows]  # type: ignore[arg-type]
 
     def _read(self, host: str, on_host: Callable[[int, str], T], through_docker: Callable[[], T]) -> T:
         """Read on the Docker host when it can answer, else through the Docker API."""
@@ -115,6 +125,35 @@ class RangeProbe:
                                  self.address(labels.GATEWAY_HOST, host), user, password, timeout)
         except ssh.SshUnavailable as exc:
             raise ProbeError(str(exc)) from None
+
+    def ssh_access(self, source: str, host: str, user: str, *, password: str | None, key: bytes | None,
+                   timeout: float, shell_or_tunnel: bool) -> bool:
+        """An SSH login from inside *source*'s network namespace, by the platform's own SSH client.
+
+        A connection that cannot be made (port closed, filtered, the host
+        down) means the login does not get in.
+        """
+        address = self.address(source, host)
+
+        def attempt(opened: netns.Opened) -> bool:
+            try:
+                connection = socket.create_connection((address, 22), timeout=timeout)
+            except OSError:
+                return False
+            opened(connection)
+            try:
+                return ssh.access(connection, address, user, password, key, timeout, shell_or_tunnel)
+            finally:
+                connection.close()
+
+        try:
+            answer = self._in_namespace(source, attempt, 3 * timeout + GRACE_SECONDS, "SSH")
+        except ssh.SshUnavailable as exc:
+            raise ProbeError(str(exc)) from None
+        if answer is _NO_NAMESPACE:
+            raise ProbeError(f"the network of {source} cannot be entered from this machine (not root?), "
+                             "so an SSH login from it cannot be tried")
+        return bool(answer)
 
     # Names and addresses -----------------------------------------------------------------
 
@@ -168,15 +207,21 @@ class RangeProbe:
     def _netprobe(self, source: str, in_namespace: Callable[[netns.Opened], dict[str, Any]], args: list[str],
                   timeout: float) -> dict[str, Any]:
         """A ``range.netprobe`` probe in *source*'s network namespace, stopped after its timeout and a grace."""
-        wait = timeout + GRACE_SECONDS
+        answer = self._in_namespace(source, in_namespace, timeout + GRACE_SECONDS, args[0])
+        if answer is _NO_NAMESPACE:
+            return self._nsenter(source, self._host(source).pid, args, timeout)
+        return answer  # type: ignore[return-value]
+
+    def _in_namespace(self, source: str, probe: Callable[[netns.Opened], T], wait: float, what: str) -> T | object:
+        """``probe`` on a thread in *source*'s network namespace; ``_NO_NAMESPACE`` where this process cannot join it."""
         state = self._host(source)
         for attempt in (1, 2):
             if state.state != "running" or state.pid <= 0 or state.container_id is None:
                 raise ProbeError(f"{source} is not running ({state.state})")
             try:
-                return netns.run_in_network_namespace(state.pid, state.container_id, in_namespace, wait)
+                return netns.run_in_network_namespace(state.pid, state.container_id, probe, wait)
             except netns.ProbeTimeout:
-                raise ProbeError(f"the {args[0]} probe from {source} did not finish within {wait:g} s "
+                raise ProbeError(f"the {what} probe from {source} did not finish within {wait:g} s "
                                  "and was stopped") from None
             except hostread.NotThisContainer:
                 if attempt == 2:
@@ -185,7 +230,7 @@ class RangeProbe:
                 state = self._host(source, stale=state)
             except hostread.HostReadUnavailable:
                 break
-        return self._nsenter(source, state.pid, args, timeout)
+        return _NO_NAMESPACE
 
     def _nsenter(self, source: str, pid: int, args: list[str], timeout: float) -> dict[str, Any]:
         """``python -m range.netprobe`` under ``nsenter``: where this process cannot join a namespace itself."""

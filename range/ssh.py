@@ -9,6 +9,8 @@ terminal of its own (the browser terminal). Everything opened is closed again.
 """
 from __future__ import annotations
 
+import io
+import secrets
 import socket
 import time
 from contextlib import contextmanager
@@ -44,6 +46,74 @@ def ssh_login(gateway_host: str, gateway_port: int, gateway_user: str, gateway_p
             return True
     except _HostRefused:
         return False
+
+
+def access(sock: socket.socket, target: str, user: str, password: str | None, key: bytes | None,
+           timeout: float, shell_or_tunnel: bool) -> bool:
+    """Does an SSH login as *user* over the connected *sock* get in?
+
+    *sock* was connected from wherever the login is to come from (e.g. the
+    attacker's host, in its network namespace). With a password or a private
+    key's text. With *shell_or_tunnel*, getting in also needs the account to
+    give a shell (a builtin ``echo`` of a random word comes back: no program
+    of the host a trainee could replace is asked) or a TCP tunnel (a
+    ``direct-tcpip`` channel to its own port 22 answers ``SSH-``): a
+    ``nologin`` shell still tunnels. ``SshUnavailable`` when no answer could
+    be had.
+    """
+    client = _client()
+    try:
+        try:
+            client.connect(target, sock=sock, username=user, password=password,
+                           pkey=_private_key(key) if key is not None else None, **_options(timeout))
+        except paramiko.AuthenticationException:
+            return False
+        transport = client.get_transport()
+        if not shell_or_tunnel or transport is None:
+            return transport is not None
+        return _tunnels(transport, timeout) or _shell_answers(transport, timeout)
+    except (paramiko.SSHException, OSError, EOFError, ValueError) as exc:
+        raise SshUnavailable(f"SSH to {target} failed: {_why(exc)}") from None
+    finally:
+        client.close()
+
+
+def _private_key(text: bytes) -> paramiko.PKey:
+    for kind in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
+        try:
+            return kind.from_private_key(io.StringIO(text.decode("utf-8", errors="replace")))
+        except paramiko.SSHException:
+            continue
+    raise ValueError("the private key is of no kind paramiko reads (ed25519, ecdsa, rsa) or is protected")
+
+
+def _tunnels(transport: paramiko.Transport, timeout: float) -> bool:
+    try:
+        channel = transport.open_channel("direct-tcpip", ("localhost", 22), ("127.0.0.1", 0), timeout=timeout)
+    except (paramiko.ChannelException, paramiko.SSHException, EOFError):
+        return False  # forwarding refused
+    try:
+        channel.settimeout(timeout)
+        try:
+            return channel.recv(4) == b"SSH-"
+        except (socket.timeout, OSError):
+            return False
+    finally:
+        channel.close()
+
+
+def _shell_answers(transport: paramiko.Transport, timeout: float) -> bool:
+    word = f"mamori-{secrets.token_hex(8)}"
+    try:
+        channel = transport.open_session(timeout=timeout)
+    except (paramiko.ChannelException, paramiko.SSHException, EOFError):
+        return False
+    try:
+        channel.exec_command(f"echo {word}")
+        output, _, _ = _read(channel, time.monotonic() + timeout, 4096)
+        return word.encode() in output
+    finally:
+        channel.close()
 
 
 def run_command(gateway_host: str, gateway_port: int, gateway_user: str, gateway_password: str,

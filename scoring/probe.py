@@ -2,22 +2,23 @@
 
 Checks are written against this interface only; the range library provides
 the implementation (``range.probes.RangeProbe``), tests may provide fakes.
-Everything a probe reports is read by the platform itself — the process table
-and files from outside the container (the Docker host's ``/proc``, or the
-container engine's API), network probes from outside the container in its
-network namespace — so a trainee with root in a host can change what the host
-*does*, not what the platform *sees*.
+Everything a probe reports is read by the platform itself — the process table,
+files and directories from outside the container (the Docker host's ``/proc``,
+or the container engine's API), network probes and SSH logins from outside the
+container in its network namespace — so a trainee with root in a host can
+change what the host *does*, not what the platform *sees*. There is on purpose
+no way to run a program inside a host: its answer would be the trainee's to forge.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 import threading
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Literal, Protocol
 
 # Caps on what a check reads, whatever the host offers.
 MAX_FILE_BYTES = 1024 * 1024
-MAX_COMMAND_OUTPUT = 64 * 1024
 MAX_HTTP_BODY = 256 * 1024
+MAX_TREE_ENTRIES = 5000
 
 
 class ProbeError(Exception):
@@ -29,13 +30,16 @@ class ProbeError(Exception):
 
 
 @dataclass(frozen=True)
-class ExecOutcome:
-    """A command run inside a host: ``exit_code`` is ``None`` when it did not finish."""
+class TreeEntry:
+    """One entry below a directory: its path relative to it (``/``-separated), its kind and size.
 
-    exit_code: int | None
-    output: bytes
-    timed_out: bool = False
-    truncated: bool = False
+    ``kind`` is ``file`` (a regular file), ``dir``, ``link`` (a symbolic link, never followed)
+    or ``other`` (a FIFO, socket or device).
+    """
+
+    path: str
+    kind: Literal["file", "dir", "link", "other"]
+    size: int
 
 
 @dataclass(frozen=True)
@@ -60,17 +64,17 @@ class HttpOutcome:
 class Probe(Protocol):
     """One team's range as the checks see it. Every method raises ``ProbeError`` when it cannot decide."""
 
-    def exec(self, host: str, argv: Sequence[str], *, user: str, timeout: float,
-             max_output: int) -> ExecOutcome:
-        """Run *argv* in *host* as *user*; killed at *timeout*, output cut at *max_output* bytes."""
-        ...
-
     def processes(self, host: str) -> list[ProcessRow]:
         """The host's processes, read by the engine (never through the host's own ``ps``)."""
         ...
 
     def read_file(self, host: str, path: str, max_bytes: int) -> bytes | None:
         """At most *max_bytes* of a regular file, read through the engine; ``None`` when absent."""
+        ...
+
+    def list_tree(self, host: str, path: str, max_entries: int) -> list[TreeEntry] | None:
+        """Every entry below the directory *path* (links not followed), read by the engine;
+        ``None`` when *path* is no directory; ``ProbeError`` past *max_entries*."""
         ...
 
     def tcp(self, source: str, target: str, port: int, timeout: float) -> bool:
@@ -85,12 +89,23 @@ class Probe(Protocol):
         """Does a password login to *host* (through the team's gateway) succeed?"""
         ...
 
+    def ssh_access(self, source: str, host: str, user: str, *, password: str | None, key: bytes | None,
+                   timeout: float, shell_or_tunnel: bool) -> bool:
+        """Does an SSH login to *host* from inside *source*'s network get in?
+
+        With a password or a private key (PEM/OpenSSH text); with
+        *shell_or_tunnel*, "in" also needs a command or a TCP tunnel to work
+        once logged in (a ``nologin`` shell still tunnels).
+        """
+        ...
+
 
 class RoundProbe:
     """A probe for one round: each host's process table and each file read once, whatever asks.
 
-    Ten checks on one host then cost one process-table read; network probes,
-    commands and logins are never cached (each is its own observation).
+    Ten checks on one host then cost one process-table read; directory listings
+    are cached the same way; network probes and logins are never cached (each
+    is its own observation).
     """
 
     def __init__(self, probe: Probe) -> None:
@@ -98,6 +113,7 @@ class RoundProbe:
         self._lock = threading.Lock()
         self._processes: dict[str, list[ProcessRow] | ProbeError] = {}
         self._files: dict[tuple[str, str, int], bytes | None | ProbeError] = {}
+        self._trees: dict[tuple[str, str, int], list[TreeEntry] | None | ProbeError] = {}
         self._key_locks: dict[tuple[int, Any], threading.Lock] = {}
 
     def processes(self, host: str) -> list[ProcessRow]:
@@ -106,8 +122,9 @@ class RoundProbe:
     def read_file(self, host: str, path: str, max_bytes: int) -> bytes | None:
         return self._once(self._files, (host, path, max_bytes), lambda: self._probe.read_file(host, path, max_bytes))
 
-    def exec(self, host: str, argv: Sequence[str], *, user: str, timeout: float, max_output: int) -> ExecOutcome:
-        return self._probe.exec(host, argv, user=user, timeout=timeout, max_output=max_output)
+    def list_tree(self, host: str, path: str, max_entries: int) -> list[TreeEntry] | None:
+        return self._once(self._trees, (host, path, max_entries),
+                          lambda: self._probe.list_tree(host, path, max_entries))
 
     def tcp(self, source: str, target: str, port: int, timeout: float) -> bool:
         return self._probe.tcp(source, target, port, timeout)
@@ -117,6 +134,11 @@ class RoundProbe:
 
     def ssh_login(self, host: str, user: str, password: str, timeout: float) -> bool:
         return self._probe.ssh_login(host, user, password, timeout)
+
+    def ssh_access(self, source: str, host: str, user: str, *, password: str | None, key: bytes | None,
+                   timeout: float, shell_or_tunnel: bool) -> bool:
+        return self._probe.ssh_access(source, host, user, password=password, key=key, timeout=timeout,
+                                      shell_or_tunnel=shell_or_tunnel)
 
     def _once(self, cache: dict[Any, Any], key: Any, read: Callable[[], Any]) -> Any:
         with self._lock:  # one lock per key: reads of different hosts still run side by side

@@ -187,7 +187,7 @@ def _host_refs(s: Scenario, loc: Loc, params: Any, host_fields: tuple[str, ...],
     names = set(hosts) | {alias for h in s.network.hosts for alias in h.aliases}
     for field in host_fields:
         name = getattr(params, field)
-        if name not in hosts:
+        if name is not None and name not in hosts:  # None: an optional host left out
             yield (*loc, "from" if field == "source" else field), f"unknown host {name!r}"
     vantage = hosts.get(getattr(params, host_fields[0], ""), None) if host_fields else None
     for field in url_fields:
@@ -261,8 +261,8 @@ def _after_cycles_and_times(s: Scenario) -> Found:
 def _checks(s: Scenario, _files: Path) -> Found:
     injects = {inject.id for inject in s.injects}
     for i, check in enumerate(s.checks):
-        kind = CHECK_TYPES[check.type]
-        yield from _host_refs(s, ("checks", i, "params"), check.params, kind.host_fields, kind.url_fields)
+        for below, kind, params in CHECK_TYPES[check.type].parts(check.params):
+            yield from _host_refs(s, ("checks", i, "params", *below), params, kind.host_fields, kind.url_fields)
         if check.active_from is not None and check.active_from not in injects:
             yield ("checks", i, "active_from"), f"unknown inject {check.active_from!r}"
 

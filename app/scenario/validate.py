@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from app.scenario import safe_yaml
 from app.scenario.model import Scenario
 from app.scenario.references import cross_check
+from scoring.checks import REMOVED_CHECK_TYPES
 
 Loc = tuple[str | int, ...]
 # Fields whose value is a tagged union: pydantic puts the tag after them in an error's location.
@@ -111,6 +112,8 @@ def _from_pydantic(path: Path, document: safe_yaml.Document, error: dict[str, An
         field = str(ctx.get("discriminator", "type")).strip("'")
         loc = (*loc, field)
         message = f"unknown {field} {ctx.get('tag')!r}; known: {ctx.get('expected_tags')}"
+        if loc[:1] == ("checks",) and ctx.get("tag") in REMOVED_CHECK_TYPES:
+            message = REMOVED_CHECK_TYPES[str(ctx.get("tag"))]
     elif kind == "union_tag_not_found":
         field = str(ctx.get("discriminator", "type")).strip("'")
         message = f"required field {field} is missing"
