@@ -95,13 +95,18 @@ def page(team_id: int) -> Response:
         return redirect(url_for("terminal.sessions", team_id=team.id))
     row, hosts = ranges.access_for(db_session(), team)
     ready = row is not None and row.state.value == "ready" and row.gateway_port is not None
+    offered = [h for h in hosts if h.accounts] if ready else []
     config = {
         "socketUrl": url_for("terminal.socket", team_id=team.id, host="__HOST__"),
-        "open": request.args.get("host", ""),
+        "open": _host_to_open(request.args.get("host", ""), offered),
         "messages": _client_messages(),
     }
-    return _page("terminal/page.html", team=team, hosts=hosts if ready else [], ready=ready,
-                 terminal_config=json.dumps(config, ensure_ascii=False))
+    return _page("terminal/page.html", team=team, hosts=offered, ready=ready, terminal_config=config)
+
+
+def _host_to_open(asked: str, offered: list[ranges.HostAccess]) -> str:
+    """``?host=`` names one of the team's hosts, or it is ignored (never echoed: it comes from a link anyone can make)."""
+    return asked if any(h.name == asked for h in offered) else ""
 
 
 def _client_messages() -> dict[str, str]:
@@ -210,7 +215,7 @@ def watch(team_id: int, terminal_id: int) -> Response:
     row = _watched(team, terminal_id)
     config = {"socketUrl": url_for("terminal.watch_socket", team_id=team.id, terminal_id=row.id),
               "messages": _client_messages()}
-    return _page("terminal/watch.html", team=team, row=row, terminal_config=json.dumps(config, ensure_ascii=False))
+    return _page("terminal/watch.html", team=team, row=row, terminal_config=config)
 
 
 @bp.route("/<int:team_id>/terminal/sessions/<int:terminal_id>/watch/socket", websocket=True)
@@ -264,7 +269,7 @@ def replay(team_id: int, terminal_id: int) -> Response:
     typed = "".join(str(e.data) for e in events if e.kind == "i")
     config = {"castUrl": url_for("terminal.recording", team_id=team.id, terminal_id=row.id),
               "messages": _client_messages()}
-    return _page("terminal/replay.html", team=team, row=row, typed=typed, terminal_config=json.dumps(config, ensure_ascii=False))
+    return _page("terminal/replay.html", team=team, row=row, typed=typed, terminal_config=config)
 
 
 @bp.route("/<int:team_id>/terminal/sessions/<int:terminal_id>/recording.cast")
