@@ -111,10 +111,54 @@ class Case:
     ends: str = "up"  # the state that leaves the range as it was provisioned
 
 
+DATA = {"a.txt": "住民票コード,氏名\n1,山田\n".encode(), "sub/b.csv": b"id,amount\n1,100\n"}
+DATA_HASHES = {name: hashlib.sha256(content).hexdigest() for name, content in DATA.items()}
+WEBSHELL = b"<?php system($_GET['c']); ?>\n"
+ATTACKER_KEY = "/root/.ssh/id_ed25519"
+
+
+def php_users(password: str) -> Move:
+    """The CMS's JSON password file with admin's password hashed by PHP's password_hash (bcrypt)."""
+    return sh("web01", "mkdir -p /var/www/cms && php -r 'file_put_contents(\"/var/www/cms/users.json\", "
+                       f"json_encode([\"admin\" => password_hash(\"{password}\", PASSWORD_DEFAULT)]));'")
+
+
+def plant_attacker_key(team: Team) -> None:
+    team.sh("attacker", f"test -f {ATTACKER_KEY} || ssh-keygen -q -t ed25519 -N '' -f {ATTACKER_KEY}")
+    public = team.sh("attacker", f"cat {ATTACKER_KEY}.pub")
+    team.sh("ws01", f"mkdir -p /home/tanaka/.ssh && echo '{public.strip()}' >> /home/tanaka/.ssh/authorized_keys")
+
+
+BACKDOOR = sh("ws01", "useradd -M sysmaint && echo 'sysmaint ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-sysmaint")
+NO_BACKDOOR = sh("ws01", "userdel sysmaint 2>/dev/null; rm -f /etc/sudoers.d/90-sysmaint")
+
 CASES = [
-    Case("command", "command", {"host": "ws01", "user": "tanaka", "command": "id -un; test -e /var/tmp/patched",
-                                "expect_output": r"^tanaka$"},
-         sh("ws01", "touch /var/tmp/patched"), sh("ws01", "rm -f /var/tmp/patched"), ends="down"),
+    Case("account", "account", {"host": "ws01", "user": "sysmaint", "expect": "absent"}, NO_BACKDOOR, BACKDOOR),
+    Case("all", "all", {"checks": [
+        {"type": "account", "params": {"host": "ws01", "user": "sysmaint", "expect": "absent"}},
+        {"type": "file", "params": {"host": "ws01", "path": "/etc/sudoers.d/90-sysmaint", "expect": "absent"}}]},
+         NO_BACKDOOR, sh("ws01", "echo 'sysmaint ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/90-sysmaint")),
+    Case("password-shadow", "password", {"host": "ws01", "user": "tanaka", "password": "tanaka-pass-1"},
+         password("ws01", "tanaka", "a-new-strong-pass-42"), password("ws01", "tanaka", "tanaka-pass-1"),
+         ends="down"),
+    Case("password-json", "password", {"host": "web01", "file": "/var/www/cms/users.json", "user": "admin",
+                                       "password": "minato2020"},
+         php_users("Renewed#2026"), php_users("minato2020")),
+    Case("crontab", "crontab", {"host": "ws01", "pattern": "sysupd"},
+         sh("ws01", "rm -f /var/spool/cron/crontabs/tanaka"),
+         lambda t: t.put("ws01", "/var/spool/cron/crontabs/tanaka",
+                         b"*/2 * * * * /home/tanaka/.local/share/.sysupd/sysupd.sh >/dev/null 2>&1\n")),
+    Case("search", "search", {"host": "web01", "path": "/var/www/html",
+                              "contains": r"(system|passthru|shell_exec|popen|proc_open)\s*\("},
+         sh("web01", "rm -rf /var/www/html/uploads"),
+         lambda t: t.put("web01", "/var/www/html/uploads/2024/img.php", WEBSHELL)),
+    Case("hashes", "hashes", {"host": "ws01", "path": "/srv/data", "files": DATA_HASHES},
+         lambda t: [t.put("ws01", f"/srv/data/{name}", content) for name, content in DATA.items()],
+         lambda t: t.put("ws01", "/srv/data/sub/b.csv", b"\x8f\x00encrypted")),
+    Case("ssh-key-from-attacker", "ssh_login", {"source": "attacker", "host": "ws01", "user": "tanaka",
+                                                "key_file": ATTACKER_KEY, "counts_as": "shell_or_tunnel",
+                                                "expect": "failure", "timeout": 10},
+         sh("ws01", "rm -f /home/tanaka/.ssh/authorized_keys"), plant_attacker_key),
     Case("process", "process", {"host": "ws01", "pattern": r"^sleep 4242\b", "expect": "absent"},
          lambda t: t.stop("ws01", "sleep 4242"), lambda t: t.start("ws01", "sleep 4242", user="tanaka")),
     Case("file-hash", "file", {"host": "ws01", "path": POLICY_PATH, "sha256": POLICY_SHA},
@@ -129,6 +173,10 @@ CASES = [
          lambda t: t.listen("web01", 9100), lambda t: t.stop("web01", "nc -lk 9100"), ends="down"),
     Case("http", "http", {"source": "ws01", "url": "http://www.city.minato.example/", "contains": "公式",
                           "not_contains": "(?i)hacked", "timeout": 5}, RESTORE_SITE, DEFACE_SITE),
+    Case("http-statuses", "http", {"source": "ws01", "url": "http://www.city.minato.example/admin/",
+                                   "expect_status": [403, 404], "timeout": 5},
+         sh("web01", "rm -rf /var/www/html/admin"),
+         lambda t: t.put("web01", "/var/www/html/admin/index.html", b"<p>admin</p>\n")),
     Case("ssh-login-works", "ssh_login", {"host": "ws01", "user": "tanaka", "password": "tanaka-pass-1",
                                           "timeout": 10},
          password("ws01", "tanaka", "tanaka-pass-1"), password("ws01", "tanaka", "changed-by-attacker-7")),
@@ -200,18 +248,22 @@ def test_tools_that_lie_inside_a_host_do_not_change_verdicts(team: Team) -> None
         team.put("ws01", POLICY_PATH, POLICY)
 
 
-def test_a_hung_or_flooding_host_gives_a_bounded_error(team: Team) -> None:
-    hung = team.check("command", host="ws01", command="sleep 600", timeout=2)
-    assert hung.status == "error" and "did not finish within 2 s" in hung.reason, hung
-    assert hung.seconds < 4
-    assert not team.running("ws01", "sleep 600"), "the hung command is killed"
+def test_a_flooded_tree_or_a_fifo_in_it_gives_a_bounded_answer(team: Team) -> None:
+    """A trainee's 20,000 empty files, or a FIFO, where a search looks: an ERROR or a verdict, never a stall."""
+    team.sh("ws01", "mkdir -p /srv/flood/deep && cd /srv/flood/deep && seq 1 20000 | xargs touch && "
+                    "mkfifo /srv/flood/pipe.php")
     try:
-        flood = team.check("command", host="ws01", command="yes mamori", timeout=3)
-        assert flood.status == "error" and "64 KiB" in flood.reason, flood
-        assert flood.seconds < 5, "at worst the command's own timeout"
-        assert team.check("command", host="ws01", command="true").status == "up", "the host still answers"
+        flooded = team.check("search", host="ws01", path="/srv/flood", contains="system", max_files=2000)
+        assert flooded.status == "error" and "more than 2000 entries" in flooded.reason, flooded
+        assert flooded.seconds < 5
+        fifo = team.check("search", host="ws01", path="/srv/flood", names=["*.php"], contains="system",
+                          max_files=5000)
+        assert fifo.status == "error", "still too many: the cap holds whatever the filter"
+        team.sh("ws01", "rm -rf /srv/flood/deep")
+        fifo = team.check("search", host="ws01", path="/srv/flood", names=["*.php"], contains="system")
+        assert fifo.status == "up" and fifo.seconds < 2, fifo  # a FIFO is never opened, never a file
     finally:
-        team.sh("ws01", "pkill -KILL -x yes; true")
+        team.sh("ws01", "rm -rf /srv/flood")
 
 
 def test_blocked_is_an_error_when_the_control_connection_fails(team: Team) -> None:
@@ -249,3 +301,20 @@ def test_a_fifo_or_a_link_out_of_the_host_at_a_checked_path_reads_as_absent_at_o
         assert through.status == "up", "the link resolves inside ws01: its own /etc/hostname"
     finally:
         team.sh("ws01", "rm -rf /srv/up")
+
+
+def test_the_docker_api_lists_a_tree_as_the_docker_host_does(team: Team) -> None:
+    """The fallback (no /proc of the container here) sees the same entries, links as links, never followed."""
+    team.sh("ws01", "mkdir -p /srv/tree/sub && echo 1 > /srv/tree/a.txt && echo 22 > /srv/tree/sub/b.txt && "
+                    "ln -s /etc /srv/tree/out && mkfifo /srv/tree/pipe")
+    try:
+        probe = RangeProbe(team.engine, team.spec)
+        on_host = sorted((e.path, e.kind, e.size) for e in probe.list_tree("ws01", "/srv/tree", 100) or [])
+        through_api = sorted(team.engine.list_tree(team.spec.exercise, team.spec.team, "ws01", "/srv/tree", 100) or [])
+        assert on_host == [("a.txt", "file", 2), ("out", "link", 0), ("pipe", "other", 0), ("sub", "dir", 0),
+                           ("sub/b.txt", "file", 3)]
+        assert through_api == on_host
+        assert probe.list_tree("ws01", "/srv/tree/out", 100) is None, "a link to a directory is not listed"
+        assert team.engine.list_tree(team.spec.exercise, team.spec.team, "ws01", "/srv/tree/a.txt", 100) is None
+    finally:
+        team.sh("ws01", "rm -rf /srv/tree")
