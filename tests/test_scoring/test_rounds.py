@@ -34,9 +34,11 @@ EXTRA_CHECKS = [
     {"id": "not-defaced", "title": dict(TITLE), "type": "file",
      "params": {"host": "ws01", "path": "/srv/pwned", "expect": "absent"},
      "scoring": {"mode": "penalty", "points_per_round": 5}},
-    {"id": "hangs", "title": dict(TITLE), "type": "command", "params": {"host": "ws01", "command": "sleep 60", "timeout": 2},
+    {"id": "undecidable", "title": dict(TITLE), "type": "password",
+     "params": {"host": "ws01", "file": "/srv/users.json", "user": "admin", "password": "x"},
      "scoring": {"mode": "availability", "points_per_round": 100, "penalty_per_round": 100}},
-    {"id": "floods", "title": dict(TITLE), "type": "command", "params": {"host": "ws01", "command": "yes"},
+    {"id": "floods", "title": dict(TITLE), "type": "search", "params": {"host": "ws01", "path": "/srv/flood",
+                                                                       "max_files": 100},
      "scoring": {"mode": "penalty", "points_per_round": 100}},
 ]
 
@@ -101,6 +103,9 @@ def test_rounds_score_every_mode_on_a_real_range(app: Flask, db, scored) -> None
     lifecycle.start(db, exercise, actor=None, speed=60, now=T0)
     db.commit()
     ws01("touch /srv/service-ok")
+    # A hash of a scheme nobody knows, and a tree a trainee flooded: checks that cannot decide.
+    ws01("echo '{\"admin\": \"$9$no-such-scheme\"}' > /srv/users.json && mkdir -p /srv/flood && "
+         "cd /srv/flood && seq 1 300 | xargs touch")
 
     # Round 0 (00:00): the beacon has not fired, so its objective is not checked yet.
     [first] = scorer.tick()
@@ -108,11 +113,12 @@ def test_rounds_score_every_mode_on_a_real_range(app: Flask, db, scored) -> None
     seen = results(db, 0)
     assert "beacon-stopped" not in seen
     assert {k: r.status for k, r in seen.items()} == {
-        "ssh-up": "up", "service-ok": "up", "not-defaced": "up", "hangs": "error", "floods": "error"}
-    assert "did not finish within 2 s" in seen["hangs"].reason and "KiB" in seen["floods"].reason
+        "ssh-up": "up", "service-ok": "up", "not-defaced": "up", "undecidable": "error", "floods": "error"}
+    assert "does not know the hash scheme" in seen["undecidable"].reason
+    assert "more than 100 entries" in seen["floods"].reason
     assert points(db, exercise_id, "check:ssh-up:round:0") == 2
     assert points(db, exercise_id, "check:service-ok:round:0") == 1
-    assert points(db, exercise_id, "check:hangs:round:0") is None, "an ERROR neither scores nor costs"
+    assert points(db, exercise_id, "check:undecidable:round:0") is None, "an ERROR neither scores nor costs"
     assert scorer.run_due_round(exercise_id) is None, "the same round is never written twice"
 
     # The defacement lands and the service breaks: the penalty applies at once, the availability
