@@ -4,7 +4,7 @@ The platform side runs the round exactly as ``Scorer`` does (``run_checks``: a
 ``RoundProbe`` around a ``RangeProbe`` per team, ``run_check`` on a pool of
 ``ROUND_CONCURRENCY`` workers). The naive side runs, for the same checks and
 with the same concurrency, one `docker exec` of the obvious shell equivalent
-each (pgrep -f, sha256sum / grep, nc -z, curl, the command itself). Rounds of
+each (pgrep -f, sha256sum / grep, nc -z, curl, grep -r for a search). Rounds of
 both alternate; printed are the medians and their ratio (target ≤ 0.4), and a
 breakdown by check type (and, when over target, of the engine calls and Docker
 API requests). The range is provisioned in the desired state, so every check
@@ -91,9 +91,9 @@ def naive_command(check: Any) -> tuple[str, list[str], str, int, float]:
         tests += [f'printf %s "$body" | {_grep(p.contains)}'] if p.contains else []
         tests += [f'! printf %s "$body" | {_grep(p.not_contains)}'] if p.not_contains else []
         return p.source, ["sh", "-c", " && ".join(tests)], "root", 0, p.timeout
-    if kind == "command":
-        argv = ["sh", "-c", p.command] if isinstance(p.command, str) else list(p.command)
-        return p.host, argv, p.user, p.expect_exit, p.timeout
+    if kind == "search":  # the grep a scenario used before the command type was removed
+        argv = ["sh", "-c", f"! grep -rlsE {shlex.quote(p.contains or '.')} {shlex.quote(p.path)}"]
+        return p.host, argv, "root", 0, 10.0
     raise SystemExit(f"bench/rounds.py has no naive equivalent of a {kind!r} check")
 
 
