@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,12 @@ class Settings:
     scenarios_dir: Path = PROJECT_ROOT / "scenarios"
     login_failure_limit: int = 5
     login_failure_window_seconds: int = 900
+    range_log_max_size: str = "5m"  # Docker's log rotation of every range container...
+    range_log_max_files: int = 2  # ...so each keeps at most max_files × max_size of log
+    range_disk_limit_mb: int = 512  # a container's writable layer; 0 turns the disk watchdog off
+    range_disk_limit_files: int = 200_000
+    disk_watch_seconds: int = 30
+    host_disk_min_free_mb: int = 2048  # below this the instructor is warned
     testing: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -76,9 +83,31 @@ class Settings:
             secure_cookies=_flag(env.get("MAMORI_SECURE_COOKIES")),
             trusted_proxies=_count(env.get("MAMORI_TRUSTED_PROXIES") or "0", "MAMORI_TRUSTED_PROXIES"),
             scenarios_dir=Path(env.get("MAMORI_SCENARIOS_DIR") or PROJECT_ROOT / "scenarios"),
+            **_disk_settings(env),
         )
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _disk_settings(env: Mapping[str, str]) -> dict[str, object]:
+    size = (env.get("MAMORI_RANGE_LOG_MAX_SIZE") or "5m").strip().lower()
+    if not re.fullmatch(r"[1-9][0-9]{0,5}[kmg]", size):
+        raise ConfigurationError(f"MAMORI_RANGE_LOG_MAX_SIZE={size!r} must look like 5m, 512k or 1g")
+    return dict(
+        range_log_max_size=size,
+        range_log_max_files=_whole(env, "MAMORI_RANGE_LOG_MAX_FILES", 2, 1, 20),
+        range_disk_limit_mb=_whole(env, "MAMORI_RANGE_DISK_LIMIT_MB", 512, 0, 10_000_000),
+        range_disk_limit_files=_whole(env, "MAMORI_RANGE_DISK_LIMIT_FILES", 200_000, 1000, 100_000_000),
+        disk_watch_seconds=_whole(env, "MAMORI_DISK_WATCH_SECONDS", 30, 5, 3600),
+        host_disk_min_free_mb=_whole(env, "MAMORI_HOST_DISK_MIN_FREE_MB", 2048, 0, 100_000_000),
+    )
+
+
+def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    value = (env.get(name) or str(default)).strip()
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ConfigurationError(f"{name}={value!r} must be a whole number from {low} to {high}")
+    return int(value)
 
 
 def _subnet(value: str) -> str:

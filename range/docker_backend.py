@@ -17,6 +17,7 @@ from docker.errors import APIError, BuildError, DockerException, ImageNotFound, 
 from range import hostproc
 from range.errors import EngineUnavailable, ImageBuildError, RangeError
 from range.results import ContainerInfo, ExecResult, NetworkInfo, ProcessInfo
+from range.spec import LogLimits
 
 _GO_MODE_DIR = 1 << 31  # os.ModeDir in the stat Docker returns
 
@@ -26,9 +27,21 @@ class DockerFailure(RangeError):
 
 
 class DockerBackend:
-    """A connection to one Docker Engine (``DOCKER_HOST`` or the local socket)."""
+    """A connection to one Docker Engine (``DOCKER_HOST`` or the local socket).
 
-    def __init__(self, base_url: str | None = None, timeout: int = 120) -> None:
+    Every container it creates gets *logs* (rotation of its stdout/stderr
+    log) and, when *layer_quota_bytes* is set and the storage driver can
+    enforce it (overlay2 on xfs mounted with ``pquota``), a size limit on its
+    writable layer. Whether the driver can is learnt at the first create: a
+    refusal is remembered and the container is created without it (the
+    engine's disk watchdog bounds it then).
+    """
+
+    def __init__(self, base_url: str | None = None, timeout: int = 120, *, logs: LogLimits = LogLimits(),
+                 layer_quota_bytes: int = 0) -> None:
+        self.logs = logs
+        self.layer_quota_bytes = layer_quota_bytes
+        self.layer_quota_supported: bool | None = None  # unknown until a create tries it
         try:
             if base_url:
                 self.client = docker.DockerClient(base_url=base_url, timeout=timeout)
@@ -211,10 +224,12 @@ class DockerBackend:
             sysctls=dict(sysctls), restart_policy={"Name": "unless-stopped"},
             port_bindings={port: [binding] for port, binding in (publish or {}).items()},
             network_mode=first[0],
+            log_config=docker.types.LogConfig(type="json-file", config={
+                "max-size": self.logs.max_size, "max-file": str(self.logs.max_files)}),
         )
         endpoint = self.api.create_endpoint_config(ipv4_address=first[1], aliases=list(first[2]))
         try:
-            created = self.api.create_container(
+            created = self._create_bounded(
                 image, name=name, hostname=hostname, labels=dict(labels), detach=True,
                 host_config=host_config, ports=list(publish or {}),
                 networking_config=self.api.create_networking_config({first[0]: endpoint}),
@@ -228,6 +243,21 @@ class DockerBackend:
         except DockerException as exc:
             raise DockerFailure(f"creating container {name} failed: {_short(exc)}") from None
         return str(created["Id"])
+
+    def _create_bounded(self, image: str, *, host_config: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        """Create with the writable layer's quota when wanted and possible; without it when the driver refuses."""
+        if self.layer_quota_bytes > 0 and self.layer_quota_supported is not False:
+            bounded = {**host_config, "StorageOpt": {"size": str(self.layer_quota_bytes)}}
+            try:
+                created = self.api.create_container(image, host_config=bounded, **kwargs)
+            except APIError as exc:
+                if "storage-opt" not in str(exc).lower() and "storageopt" not in str(exc).lower():
+                    raise
+                self.layer_quota_supported = False  # e.g. overlay2 on ext4: the watchdog bounds the layer
+            else:
+                self.layer_quota_supported = True
+                return created
+        return self.api.create_container(image, host_config=host_config, **kwargs)
 
     def start(self, container_id: str) -> None:
         self._call("starting", container_id, self.api.start)
@@ -254,6 +284,38 @@ class DockerBackend:
             fn(container_id)
         except DockerException as exc:
             raise DockerFailure(f"{verb} {container_id[:12]} failed: {_short(exc)}") from None
+
+    # Disk use ------------------------------------------------------------------
+
+    def root_dir(self) -> str:
+        """Where the Docker Engine keeps images, layers and logs (``DockerRootDir``)."""
+        try:
+            return str(self.client.info().get("DockerRootDir") or "/var/lib/docker")
+        except DockerException as exc:
+            raise DockerFailure(f"reading the engine's information failed: {_short(exc)}") from None
+
+    def writable_layer(self, container_id: str) -> str | None:
+        """The directory holding the container's writable layer on the Docker host (overlay2's
+        ``UpperDir``), or ``None`` under another storage driver or when the container is gone."""
+        try:
+            data = self.api.inspect_container(container_id)
+        except NotFound:
+            return None
+        except DockerException as exc:
+            raise DockerFailure(f"inspecting {container_id[:12]} failed: {_short(exc)}") from None
+        driver = data.get("GraphDriver") or {}
+        if driver.get("Name") != "overlay2":
+            return None
+        return (driver.get("Data") or {}).get("UpperDir") or None
+
+    def layer_sizes(self, label_filters: Sequence[str]) -> dict[str, int]:
+        """Each labelled running container's writable-layer size as the engine counts it
+        (``docker ps --size``: the engine walks every layer, slowly; the fallback of a remote engine)."""
+        try:
+            found = self.api.containers(filters={"label": list(label_filters), "status": "running"}, size=True)
+        except DockerException as exc:
+            raise DockerFailure(f"listing container sizes failed: {_short(exc)}") from None
+        return {item["Id"]: int(item.get("SizeRw") or 0) for item in found}
 
     # Inside containers --------------------------------------------------------
 

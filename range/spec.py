@@ -39,6 +39,19 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class LogLimits:
+    """Docker's log rotation for every range container: at most ``max_files`` × ``max_size`` on disk.
+
+    A trainee who is root in a host can write to PID 1's stdout; without
+    rotation that file grows on the Docker host until the disk is full.
+    ``max_size`` is Docker's notation (``5m``, ``512k``).
+    """
+
+    max_size: str = "5m"
+    max_files: int = 2
+
+
+@dataclass(frozen=True)
 class HostSpec:
     name: str
     image: str

@@ -25,10 +25,12 @@ def engine() -> None:
 @with_appcontext
 def run(interval: float, once: bool) -> None:
     """Fire injects when they fall due and run scoring rounds. SIGTERM finishes the step in progress."""
+    from app.runtime.diskwatch import DiskLimits
     from app.runtime.engine import Engine
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    worker = Engine(database(), range_engine(), settings().instance_id)
+    worker = Engine(database(), range_engine(), settings().instance_id,
+                    disk_limits=DiskLimits.from_settings(settings()))
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -10,18 +10,19 @@ from flask.cli import with_appcontext
 from app.cli.context import database, settings
 from app.cli.exercises import exercise
 from app.models import RangeState
-from app.services import exercises, provisioning, ranges
+from app.services import disk, exercises, provisioning, ranges
 from range import hostfw
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
+from range.spec import LogLimits
 
 
 def range_engine() -> DockerRangeEngine:
     config = settings()
-    return DockerRangeEngine(
-        DockerBackend(config.docker_host), pool=config.range_pool, bind_address=config.range_bind_address,
-        gateway_ports=config.gateway_ports,
-    )
+    backend = DockerBackend(config.docker_host, logs=LogLimits(config.range_log_max_size, config.range_log_max_files),
+                            layer_quota_bytes=config.range_disk_limit_mb * 1024 * 1024)
+    return DockerRangeEngine(backend, pool=config.range_pool, bind_address=config.range_bind_address,
+                             gateway_ports=config.gateway_ports)
 
 
 @exercise.command("provision")
@@ -140,6 +141,19 @@ def reset(exercise_id: int, team: int, host_name: str) -> None:
         current = exercises.get_exercise(session, exercise_id)
         provisioning.reset_host(session, range_engine(), config.instance_id, current, team, host_name)
     click.echo(f"team {team} {host_name}: reset")
+
+
+@host.command("resume")
+@click.argument("exercise_id", type=int)
+@click.argument("team", type=int)
+@click.argument("host_name")
+@with_appcontext
+def resume(exercise_id: int, team: int, host_name: str) -> None:
+    """Unpause one host (e.g. one the disk watchdog paused); its files and processes are as they were."""
+    with database().transaction() as session:
+        disk.resume_host(session, range_engine(), settings().instance_id,
+                         exercises.get_exercise(session, exercise_id), team, host_name)
+    click.echo(f"team {team} {host_name}: resumed")
 
 
 @click.group()

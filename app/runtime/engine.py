@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models import Exercise, ExerciseState, InjectRun, Message, RunStatus, Team, TimelineEvent, utcnow
-from app.runtime import lease
+from app.runtime import diskwatch, lease
 from app.runtime.clock import ClockReading
 from app.runtime.rounds import Scorer
 from app.runtime.triggers import Decision, RunView, plan
@@ -42,13 +42,15 @@ TEAM_CONCURRENCY = 8  # teams whose injects are decided at once
 
 class Engine:
     def __init__(self, database: Database, range_engine: DockerRangeEngine, instance_id: str, *,
-                 holder: str | None = None, now: Callable[[], datetime] = utcnow) -> None:
+                 holder: str | None = None, now: Callable[[], datetime] = utcnow,
+                 disk_limits: diskwatch.DiskLimits | None = None) -> None:
         self.database = database
         self.ranges = range_engine
         self.instance_id = instance_id
         self.holder = holder or f"{socket.gethostname()}:{os.getpid()}"
         self.now = now
         self.scorer = Scorer(database, range_engine, instance_id, now=now)
+        self.disk_watch = diskwatch.DiskWatch(database, range_engine, instance_id, disk_limits, now=now)
 
     # The loop ---------------------------------------------------------------------
 
@@ -63,6 +65,7 @@ class Engine:
         holding = threading.Event()
         scoring = threading.Thread(target=self._score, args=(stop, holding, interval), name="scoring", daemon=True)
         scoring.start()
+        watching = self.disk_watch.start(stop, holding)  # its own thread: measuring never delays an inject
         while not stop.is_set():
             with self.database.session() as session:
                 held = lease.hold(session, self.holder, self.now())
@@ -78,6 +81,7 @@ class Engine:
             stop.wait(interval)
         holding.clear()
         scoring.join()
+        watching.join()
         with self.database.session() as session:
             lease.release(session, self.holder)
 

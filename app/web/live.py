@@ -17,7 +17,7 @@ from wtforms import SelectChoice
 
 from app.i18n import INJECT_LABELS, text_of, translate
 from app.models import Exercise, Role
-from app.services import exercises, lifecycle, live, range_jobs, scenarios, tasks
+from app.services import disk, exercises, lifecycle, live, range_jobs, scenarios, tasks
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
@@ -46,7 +46,7 @@ def board(exercise_id: int) -> str:
     """The polled fragment: clock, inject timeline, check grid, answers, reports waiting, scores."""
     exercise = _get(exercise_id)
     return render_template("live/_board.html", exercise=exercise, board=live.board(db_session(), exercise),
-                           **_labels())
+                           disk_alerts=disk.alerts(db_session(), exercise), **_labels())
 
 
 def _labels() -> dict[str, dict[str, str]]:
@@ -64,6 +64,7 @@ def render_live(exercise: Exercise, status: int = 200, **forms: object) -> tuple
     controls.update(forms)
     return render_template(
         "live/show.html", exercise=exercise, board=live.board(db_session(), exercise), actions=actions(exercise),
+        disk_alerts=disk.alerts(db_session(), exercise),
         action_labels=ACTION_LABELS, poll_seconds=POLL_SECONDS, **_labels(), **controls), status
 
 
