@@ -1,5 +1,5 @@
 """The ORM models. Importing this package registers every table on ``Base.metadata``."""
-from app.models.accounts import ApiToken, Role, User
+from app.models.accounts import ApiToken, LoginThrottle, Role, ThrottleScope, User
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.exercises import Exercise, ExerciseState, Membership, Scenario, Team
@@ -21,6 +21,8 @@ __all__ = [
     "TeamScore",
     "ApiToken",
     "AuditEvent",
+    "LoginThrottle",
+    "ThrottleScope",
     "EngineLease",
     "InjectRun",
     "Message",

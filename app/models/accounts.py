@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import Boolean, Enum, ForeignKey, String
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, UTCDateTime, utcnow
@@ -48,6 +48,9 @@ class User(Base):
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Copied into each login session; bumping it ends every session made before
+    # (log out everywhere, password change or reset, deactivation).
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     organisation: Mapped["Organisation | None"] = relationship()  # noqa: F821
     memberships: Mapped[list["Membership"]] = relationship(  # noqa: F821
@@ -86,3 +89,27 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship()
+
+
+class ThrottleScope(enum.StrEnum):
+    PAIR = "pair"  # one login name from one address (or one trusted browser)
+    ADDRESS = "address"  # every login name from one address
+
+
+class LoginThrottle(Base):
+    """Recent failed logins of one key, shared by every web worker through the database.
+
+    For the ``address`` scope ``login`` is empty.
+    """
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("scope", "login", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    scope: Mapped[ThrottleScope] = mapped_column(enum_column(ThrottleScope, 16))
+    login: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
