@@ -6,6 +6,7 @@ engine composes them. Docker's exceptions become ``RangeError`` subclasses.
 from __future__ import annotations
 
 import io
+import posixpath
 import tarfile
 import time
 from pathlib import Path
@@ -20,6 +21,8 @@ from range.results import ContainerInfo, ExecResult, NetworkInfo, ProcessInfo
 from range.spec import LogLimits
 
 _GO_MODE_DIR = 1 << 31  # os.ModeDir in the stat Docker returns
+_GO_MODE_SYMLINK = 1 << 27  # os.ModeSymlink
+MAX_LINKS = 8  # symbolic links followed in a row by get_file(follow=True)
 
 
 class DockerFailure(RangeError):
@@ -413,13 +416,31 @@ class DockerBackend:
         except DockerException as exc:
             raise DockerFailure(f"writing files in {container_id[:12]} failed: {_short(exc)}") from None
 
-    def get_file(self, container_id: str, path: str, max_bytes: int = 1024 * 1024) -> bytes | None:
-        """The file's bytes (at most *max_bytes*), or ``None`` when it does not exist."""
+    def get_file(self, container_id: str, path: str, max_bytes: int = 1024 * 1024, *,
+                 follow: bool = False) -> bytes | None:
+        """The file's bytes (at most *max_bytes*), or ``None`` when it does not exist.
+
+        With *follow*, a symbolic link is followed (resolved inside the container, as the engine
+        resolves archive paths), at most ``MAX_LINKS`` deep.
+        """
+        for _ in range(MAX_LINKS + 1):
+            found = self._archived_file(container_id, path, max_bytes)
+            if not isinstance(found, str):
+                return found
+            if not follow:
+                return None
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), found))
+        return None
+
+    def _archived_file(self, container_id: str, path: str, max_bytes: int) -> bytes | str | None:
+        """A regular file's bytes, a symbolic link's target (``str``), or ``None``."""
         try:
             stream, stat = self.api.get_archive(container_id, path)
         except NotFound:
             return None
         except DockerException as exc:
+            if "too many links" in str(exc):
+                return None  # a loop of links leads to no file (as openat2's ELOOP on the host)
             raise DockerFailure(f"reading {path} in {container_id[:12]} failed: {_short(exc)}") from None
         if stat.get("mode", 0) & _GO_MODE_DIR:
             return None
@@ -430,6 +451,8 @@ class DockerBackend:
                 break
         with tarfile.open(fileobj=io.BytesIO(bytes(data)), mode="r|") as tar:
             member = tar.next()
+            if member is not None and member.issym():
+                return member.linkname
             if member is None or not member.isfile():
                 return None
             extracted = tar.extractfile(member)
@@ -437,6 +460,30 @@ class DockerBackend:
                 return extracted.read(max_bytes) if extracted else None
             except tarfile.ReadError:
                 return None
+
+    def list_tree(self, container_id: str, path: str, max_entries: int) -> list[tuple[str, str, int]] | None:
+        """Every entry below the directory *path* as ``(relative path, kind, size)`` (as
+        ``hostread.list_tree``), from the engine's archive of it; ``None`` when it is no directory."""
+        try:
+            stream, stat = self.api.get_archive(container_id, path)
+        except NotFound:
+            return None
+        except DockerException as exc:
+            raise DockerFailure(f"listing {path} in {container_id[:12]} failed: {_short(exc)}") from None
+        if not stat.get("mode", 0) & _GO_MODE_DIR or stat.get("mode", 0) & _GO_MODE_SYMLINK:
+            return None
+        found: list[tuple[str, str, int]] = []
+        with tarfile.open(fileobj=_ChunkReader(stream), mode="r|") as tar:
+            for member in tar:
+                name = member.name.split("/", 1)[1] if "/" in member.name else ""
+                if not name:
+                    continue  # the directory itself
+                if len(found) >= max_entries:
+                    raise DockerFailure(f"{path} in {container_id[:12]} has more than {max_entries} entries")
+                kind = ("dir" if member.isdir() else "file" if member.isfile() else
+                        "link" if member.issym() else "other")
+                found.append((name.rstrip("/"), kind, member.size if kind == "file" else 0))
+        return found
 
     def processes(self, container_id: str) -> list[ProcessInfo]:
         """The container's processes as the engine sees them (the host's ps, not the container's)."""
@@ -478,3 +525,24 @@ def _summary(item: dict[str, Any]) -> ContainerInfo:
 def _short(exc: BaseException) -> str:
     text = str(getattr(exc, "explanation", None) or exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _ChunkReader(io.RawIOBase):
+    """A file object over the engine's stream of archive chunks, for ``tarfile``'s stream mode."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            self._pending = next(self._chunks, b"")
+            if not self._pending:
+                return 0
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size

@@ -279,8 +279,9 @@ class DockerRangeEngine:
     def put_file(self, exercise: str, team: str, host: str, path: str, content: bytes, mode: int = 0o644) -> None:
         self.backend.put_file(self.container_id(exercise, team, host), path, content, mode)
 
-    def get_file(self, exercise: str, team: str, host: str, path: str, max_bytes: int = 1024 * 1024) -> bytes | None:
-        return self.backend.get_file(self.container_id(exercise, team, host), path, max_bytes)
+    def get_file(self, exercise: str, team: str, host: str, path: str, max_bytes: int = 1024 * 1024, *,
+                 follow: bool = False) -> bytes | None:
+        return self.backend.get_file(self.container_id(exercise, team, host), path, max_bytes, follow=follow)
 
     def list_tree(self, exercise: str, team: str, host: str, path: str,
                   max_entries: int) -> list[tuple[str, str, int]] | None:

@@ -139,17 +139,20 @@ def _read_capped(fd: int, limit: int) -> bytes:
 
 # Files ---------------------------------------------------------------------------------------
 
-def read_file(pid: int, container_id: str, path: str, max_bytes: int) -> bytes | None:
+def read_file(pid: int, container_id: str, path: str, max_bytes: int, *, follow: bool = False) -> bytes | None:
     """At most *max_bytes* of the regular file *path* in the container; ``None`` when it is absent.
 
     Absent, as through Docker's archive: no such file, a directory, a symlink,
-    a FIFO, a socket or a device.
+    a FIFO, a socket or a device. With *follow*, symbolic links are followed
+    as the container's own programs would follow them — inside its root only
+    (an absolute or ``..`` link never leaves it), no magic links, no other
+    mount — and a link is absent only when what it leads to is.
     """
     with container_process(pid, container_id) as process:
-        return read_in_root(process, path, max_bytes)
+        return read_in_root(process, path, max_bytes, follow=follow)
 
 
-def read_in_root(process: ContainerProcess, path: str, max_bytes: int) -> bytes | None:
+def read_in_root(process: ContainerProcess, path: str, max_bytes: int, *, follow: bool = False) -> bytes | None:
     """``read_file`` through an open ``container_process``."""
     if "\0" in path:
         raise HostReadUnavailable("a path with a NUL in it")  # the system call would read a shorter one
@@ -158,7 +161,7 @@ def read_in_root(process: ContainerProcess, path: str, max_bytes: int) -> bytes 
     except OSError:
         raise NotThisContainer(f"process {process.pid} is gone") from None
     try:
-        handle = _resolve(root, _lexical(path), follow=False)
+        handle = _resolve(root, _lexical(path), follow=follow)
         if handle is None:
             return None
         try:
@@ -309,8 +312,8 @@ def _resolve(root: int, path: str, *, follow: bool) -> int | None:
     try:
         return _openat2(root, path, flags, _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS | _RESOLVE_NO_XDEV)
     except OSError as exc:
-        if exc.errno == errno.ENOENT:
-            return None
+        if exc.errno == errno.ENOENT or (follow and exc.errno == errno.ELOOP):
+            return None  # followed: a loop or a magic link leads nowhere a program of the host could open
         # ENOSYS (kernel < 5.6), EXDEV (another mount), ELOOP (a symlink loop), ENOTDIR (a file as a
         # directory, Docker's error), …: the Docker API decides, as it always did.
         raise HostReadUnavailable(f"{path}: {exc.strerror}") from None

@@ -62,8 +62,12 @@ class RangeProbe:
         return [ProcessRow(p.pid, p.uid, p.user, p.command) for p in rows]
 
     def read_file(self, host: str, path: str, max_bytes: int) -> bytes | None:
-        return self._read(host, lambda pid, container: hostread.read_file(pid, container, path, max_bytes),
-                          lambda: self.engine.get_file(self.spec.exercise, self.spec.team, host, path, max_bytes))
+        # Links are followed inside the host, as its own programs (sshd, cron, Apache) follow them: a
+        # trainee who swaps a file for a link to the same content has changed nothing.
+        return self._read(host, lambda pid, container: hostread.read_file(pid, container, path, max_bytes,
+                                                                          follow=True),
+                          lambda: self.engine.get_file(self.spec.exercise, self.spec.team, host, path, max_bytes,
+                                                       follow=True))
 
     def list_tree(self, host: str, path: str, max_entries: int) -> list[TreeEntry] | None:
         def on_host(pid: int, container: str) -> list[tuple[str, str, int]] | None:

@@ -69,7 +69,10 @@ class Probe(Protocol):
         ...
 
     def read_file(self, host: str, path: str, max_bytes: int) -> bytes | None:
-        """At most *max_bytes* of a regular file, read through the engine; ``None`` when absent."""
+        """At most *max_bytes* of a regular file, read through the engine; ``None`` when absent.
+
+        Symbolic links are followed inside the host (never out of it), as its own programs would.
+        """
         ...
 
     def list_tree(self, host: str, path: str, max_entries: int) -> list[TreeEntry] | None:

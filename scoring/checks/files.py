@@ -72,7 +72,8 @@ class FileCheck(CheckType):
 @register("search")
 class SearchCheck(CheckType):
     summary = ("No file (or some file) below a directory has a matching name and/or content — e.g. no web shell "
-               "left in the web root, no ransom note left on the share. Links are never followed.")
+               "left in the web root, no ransom note left on the share. A link to a file counts as that file; "
+               "directories are never entered through a link.")
 
     @dataclass(config=PARAMS_CONFIG, kw_only=True)
     class Params:
@@ -90,11 +91,13 @@ class SearchCheck(CheckType):
         found = None
         for entry in entries or []:
             name = posixpath.basename(entry.path)
-            if entry.kind != "file" or (params.names and not any(fnmatch.fnmatchcase(name, g) for g in params.names)):
+            if entry.kind not in ("file", "link") or (
+                    params.names and not any(fnmatch.fnmatchcase(name, g) for g in params.names)):
                 continue
-            if params.contains is not None:
+            if params.contains is not None or entry.kind == "link":
+                # a link counts as the file it leads to inside the host (as sshd or Apache would read it)
                 data = probe.read_file(params.host, posixpath.join(params.path, entry.path), MAX_FILE_BYTES)
-                if data is None or search(params.contains, text_of(data)) is None:
+                if data is None or (params.contains is not None and search(params.contains, text_of(data)) is None):
                     continue
             found = entry.path
             break

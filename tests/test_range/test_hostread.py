@@ -122,7 +122,8 @@ def test_a_file_reads_as_the_docker_api_reads_it(office_range: Range, traps: str
     absolute = path if path.startswith("/") else f"{traps}/{path}"
     _, container_id = office_range.container("ws01")
     probe = office_range.probe()
-    through_docker = outcome(lambda: office_range.engine.backend.get_file(container_id, absolute, 1 << 20))
+    through_docker = outcome(lambda: office_range.engine.backend.get_file(container_id, absolute, 1 << 20,
+                                                                          follow=True))
     assert outcome(lambda: probe.read_file("ws01", absolute, 1 << 20)) == (
         through_docker if through_docker != "DockerFailure" else "ProbeError")
 
@@ -136,9 +137,12 @@ def test_what_the_host_read_answers_itself(office_range: Range, traps: str) -> N
     assert read("plain") == read("hard") == b"plain\n", "a file without permissions: root reads it"
     assert read("big", 1000) == bytes(1000) and len(read("big") or b"") == 1 << 20
     assert read("empty") == b""
-    for absent in ("dir", "nope", "to-plain", "dangling", "fifo", "to-fifo", "socket", "up", "dots/srv"):
+    for absent in ("dir", "nope", "to-plain", "dangling", "fifo", "to-fifo", "socket", "up", "dots/srv", "loop1"):
         assert read(absent) is None, absent
-    for docker_decides in ("plain/x", "loop1", "p1/srv/t/plain", "pself/srv/t/plain"):
+    assert hostread.read_file(pid, container_id, f"{traps}/to-plain", 1 << 20, follow=True) == b"plain\n"
+    for no_file in ("loop1", "dangling", "to-fifo", "to-dir", "to-host"):
+        assert hostread.read_file(pid, container_id, f"{traps}/{no_file}", 1 << 20, follow=True) is None, no_file
+    for docker_decides in ("plain/x", "loop1/x", "p1/srv/t/plain", "pself/srv/t/plain"):
         with pytest.raises(hostread.HostReadUnavailable):
             read(docker_decides)
     with pytest.raises(hostread.HostReadUnavailable):  # a bind mount: Docker's archive reads it

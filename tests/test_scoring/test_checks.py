@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
@@ -281,26 +282,57 @@ def test_blocked_is_an_error_when_the_control_connection_fails(team: Team) -> No
     assert closed_control.status == "error", closed_control
 
 
-def test_a_fifo_or_a_link_out_of_the_host_at_a_checked_path_reads_as_absent_at_once(team: Team) -> None:
-    """What a trainee with root could put where a file check looks: never a hang, never the Docker host's file."""
+def test_a_fifo_or_a_link_out_of_the_host_never_reads_the_docker_hosts_file(team: Team) -> None:
+    """What a trainee with root could put where a file check looks: never a hang, never the Docker host's file.
+
+    Links are followed inside the host (as its own programs follow them), so every link below
+    leads to ws01's own /etc/hostname, or to nothing.
+    """
     checked = "/etc/mamori/trap.txt"
     host_file = "/etc/hostname"  # on the Docker host too, with other content
+    docker_host_name = Path(host_file).read_text(encoding="utf-8").strip()
+    ws01_name = team.sh("ws01", f"cat {host_file}").strip()
+    assert ws01_name != docker_host_name
     for trap in (f"mkfifo {checked}", f"ln -s {host_file} {checked}", f"ln -s ../../../../..{host_file} {checked}",
-                 f"ln -s /proc/1/root{host_file} {checked}"):
+                 f"ln -s /proc/1/root{host_file} {checked}", f"ln -s {checked} {checked}"):
         team.sh("ws01", f"mkdir -p /etc/mamori && rm -f {checked} && {trap}")
         try:
-            present = team.check("file", host="ws01", path=checked)
-            absent = team.check("file", host="ws01", path=checked, expect="absent")
-            assert (present.status, absent.status) == ("down", "up"), (trap, present, absent)
-            assert "is absent" in present.reason and present.seconds < 2 and absent.seconds < 2
+            host = team.check("file", host="ws01", path=checked, contains=f"^{docker_host_name}$")
+            assert host.status in ("down", "error"), (trap, host)
+            own = team.check("file", host="ws01", path=checked, contains=f"^{ws01_name}$")
+            expected = {"down"} if trap.startswith(("mkfifo", f"ln -s {checked}")) else {"up"}
+            if "/proc/" in trap:
+                expected = {"down"}  # a magic link is never followed
+            assert own.status in expected, (trap, own)
+            assert host.seconds < 2 and own.seconds < 2
         finally:
             team.sh("ws01", f"rm -f {checked}")
     team.sh("ws01", "mkdir -p /srv/up && ln -sfn / /srv/up/root")
     try:
-        through = team.check("file", host="ws01", path=f"/srv/up/root{host_file}", contains=r"^ws01$")
+        through = team.check("file", host="ws01", path=f"/srv/up/root{host_file}", contains=f"^{ws01_name}$")
         assert through.status == "up", "the link resolves inside ws01: its own /etc/hostname"
     finally:
         team.sh("ws01", "rm -rf /srv/up")
+
+
+def test_swapping_a_file_for_a_link_to_it_removes_nothing(team: Team) -> None:
+    """A forgery the host's programs would see through: the malware or the attacker's key moved and linked back."""
+    malware, key_dir = "/home/tanaka/.local/share/.sysupd/sysupd.sh", "/home/tanaka/.ssh"
+    team.sh("ws01", f"mkdir -p {malware.rsplit('/', 1)[0]} {key_dir} /var/tmp/hid && echo 'beacon' > {malware} && "
+                    f"echo 'ssh-ed25519 AAAAC3Nza attacker' > {key_dir}/authorized_keys")
+    try:
+        gone = {"host": "ws01", "path": malware, "expect": "absent"}
+        no_key = {"host": "ws01", "path": key_dir, "names": ["authorized_keys"], "contains": "ssh-"}
+        assert team.check("file", **gone).status == "down" and team.check("search", **no_key).status == "down"
+        team.sh("ws01", f"mv {malware} /var/tmp/hid/m && ln -s /var/tmp/hid/m {malware} && "
+                        f"mv {key_dir}/authorized_keys /var/tmp/hid/k && ln -s /var/tmp/hid/k {key_dir}/authorized_keys")
+        assert team.check("file", **gone).status == "down", "the link still leads to the malware"
+        assert team.check("search", **no_key).status == "down", "sshd still reads the key through the link"
+        team.sh("ws01", "rm -f /var/tmp/hid/m /var/tmp/hid/k")
+        assert team.check("file", **gone).status == "up", "a dangling link runs nothing"
+        assert team.check("search", **no_key).status == "up"
+    finally:
+        team.sh("ws01", f"rm -rf /var/tmp/hid {malware} {key_dir}/authorized_keys")
 
 
 def test_the_docker_api_lists_a_tree_as_the_docker_host_does(team: Team) -> None:
