@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Exercise, Team, TimelineEvent, User, utcnow
+from app.models import Exercise, RangeHost, Team, TeamRange, TimelineEvent, User, utcnow
 from app.services import audit, lifecycle, ranges, scenarios
 from app.services.errors import N_, Conflict, InvalidInput
 from range.engine import DockerRangeEngine, HostNotFound
@@ -36,6 +36,7 @@ class DiskAlert:
     used_mb: int  # for low_space: the MB still free
     limit_mb: int  # for low_space: the free MB below which the warning comes
     reason: str = ""
+    current: bool = False  # the latest event of its host: a paused host can be resumed from here
 
 
 def exercise_of(session: Session, instance_id: str, exercise_label: str) -> Exercise | None:
@@ -68,6 +69,11 @@ def record(session: Session, exercise: Exercise, team: Team | None, event: str, 
     row = TimelineEvent(exercise_id=exercise.id, team_id=team.id if team else None, at=at, day=reading.day,
                         exercise_seconds=reading.seconds, kind=KIND, summary=summary[:500], detail=detail)
     session.add(row)
+    if team is not None and event in (PAUSED, RESUMED):  # the readiness board shows the host as it now is
+        host_row = session.scalar(select(RangeHost).join(TeamRange).where(TeamRange.team_id == team.id,
+                                                                          RangeHost.name == host))
+        if host_row is not None:
+            host_row.state = "paused" if event == PAUSED else "running"
     return row
 
 
@@ -76,9 +82,14 @@ def alerts(session: Session, exercise: Exercise, *, limit: int = 10) -> list[Dis
     found = session.scalars(
         select(TimelineEvent).where(TimelineEvent.exercise_id == exercise.id, TimelineEvent.kind == KIND)
         .order_by(TimelineEvent.id.desc()).limit(limit))
-    return [DiskAlert(str(e.detail.get("event", "")), e.at, e.detail.get("team"), str(e.detail.get("host", "")),
-                      int(e.detail.get("used_mb") or 0), int(e.detail.get("limit_mb") or 0),
-                      str(e.detail.get("reason", ""))) for e in found]
+    alerts, seen = [], set()
+    for e in found:
+        where = (e.detail.get("team"), str(e.detail.get("host", "")))
+        alerts.append(DiskAlert(str(e.detail.get("event", "")), e.at, where[0], where[1],
+                                int(e.detail.get("used_mb") or 0), int(e.detail.get("limit_mb") or 0),
+                                str(e.detail.get("reason", "")), current=where not in seen))
+        seen.add(where)
+    return alerts
 
 
 def resume_host(session: Session, engine: DockerRangeEngine, instance_id: str, exercise: Exercise, number: int,

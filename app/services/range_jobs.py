@@ -137,6 +137,20 @@ def reset_host(session: Session, settings: Settings, exercise: Exercise, number:
     return job
 
 
+def resume_host(session: Session, settings: Settings, exercise: Exercise, number: int, host: str, *,
+                actor: User | None, ip: str = "", launcher: Launcher | None = None,
+                now: datetime | None = None) -> RangeJob:
+    """Unpause one host (e.g. one the disk watchdog paused) with ``mamori host resume``, in the background."""
+    team = ranges.get_team(session, exercise, number)
+    if host not in {h.id for h in scenarios.parsed(exercise.scenario).network.hosts}:
+        raise InvalidInput(N_("the scenario has no host %(host)r"), host=host)
+    argv = (mamori_program(), "host", "resume", str(exercise.id), str(number), host)
+    job = _start(settings, argv, f"exercise{exercise.id}-team{number}-resume-{host}", launcher, now)
+    audit.record(session, "host.resume.requested", actor=actor, target=f"team:{team.id}:{host}",
+                 exercise_id=exercise.id, ip=ip, team=number, host=host, pid=job.pid, log=job.log.name)
+    return job
+
+
 def _start(settings: Settings, argv: tuple[str, ...], name: str, launcher: Launcher | None,
            now: datetime | None) -> RangeJob:
     """Start *argv* with *launcher* (``detached`` unless a test gives another), its output in a new log file."""

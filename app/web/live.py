@@ -169,6 +169,16 @@ def reset_host(exercise_id: int, number: int, host: str) -> Response:
         _("Team %(team)d: resetting %(host)s. This board follows the progress.", team=number, host=host))
 
 
+@bp.route("/<int:exercise_id>/teams/<int:number>/hosts/<host>/resume", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def resume_host(exercise_id: int, number: int, host: str) -> Response:
+    """Unpause one host (the disk watchdog paused it) with ``mamori host resume``, in the background."""
+    exercise = _get(exercise_id)
+    return _range_job(exercise, lambda session: range_jobs.resume_host(
+        session, settings(), exercise, number, host, actor=current_user._get_current_object(), ip=client_ip()),
+        _("Team %(team)d: resuming %(host)s.", team=number, host=host))
+
+
 def _range_job(exercise: Exercise, start, done: str) -> Response:  # type: ignore[no-untyped-def]
     if not ButtonForm().validate_on_submit():
         abort(400)

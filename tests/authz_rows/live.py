@@ -13,6 +13,7 @@ ROWS = [
     Row("POST", "/exercises/{exercise}/teams/99/provision", (302, 403, 403, 404, 404)),
     # The scenario has no host "nope": refused with a message, nothing is started.
     Row("POST", "/exercises/{exercise}/teams/1/hosts/nope/reset", (302, 403, 403, 302, 302)),
+    Row("POST", "/exercises/{exercise}/teams/1/hosts/nope/resume", (302, 403, 403, 302, 302)),
     # Nothing chosen: the form comes back with its errors.
     Row("POST", "/exercises/{exercise}/hints", (302, 403, 403, 400, 400)),
     Row("POST", "/exercises/{exercise}/roster/confirm", (302, 403, 403, 400, 400)),

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import AuditEvent, Exercise, Role, TimelineEvent
+from app.models import AuditEvent, Exercise, RangeHost, Role, TimelineEvent
 from app.runtime.diskwatch import DiskLimits, DiskWatch
 from app.runtime.engine import Engine
 from app.services import disk, ranges
@@ -61,6 +61,9 @@ def test_a_container_over_its_limit_is_paused_and_the_instructor_told(
     backend = engine.backend
     write(backend, containers[1], 80)
     write(backend, containers[2], 10)
+    row = ranges.team_range(db, exercise.teams[0])
+    db.add(RangeHost(team_range=row, name="ws01", container_id=containers[1], state="running"))
+    db.commit()
     report = watch(app, engine, instance).run_once()
     assert report.errors == () and report.measured == 2
     assert [(f.team, f.host, f.action) for f in report.findings] == [("1", "ws01", "paused")]
@@ -75,6 +78,7 @@ def test_a_container_over_its_limit_is_paused_and_the_instructor_told(
     assert audit[0].detail["used_mb"] >= 80
     timeline = db.scalars(select(TimelineEvent).where(TimelineEvent.kind == "disk")).all()
     assert len(timeline) == 1 and timeline[0].team_id == exercise.teams[0].id
+    assert db.scalar(select(RangeHost.state).where(RangeHost.name == "ws01")) == "paused"  # the readiness board
 
     # The instructor sees it on the live view (Japanese first) and in the polled fragment.
     make_user(db, role=Role.INSTRUCTOR, login="sensei")
@@ -90,7 +94,7 @@ def test_a_container_over_its_limit_is_paused_and_the_instructor_told(
 
 
 def test_a_resumed_host_gets_room_to_clean_up_then_is_paused_again(
-        app: Flask, db: Session, hosts) -> None:  # type: ignore[no-untyped-def]
+        app: Flask, db: Session, client: FlaskClient, hosts) -> None:  # type: ignore[no-untyped-def]
     exercise, engine, containers, instance = hosts
     backend = engine.backend
     watcher = watch(app, engine, instance)
@@ -100,9 +104,23 @@ def test_a_resumed_host_gets_room_to_clean_up_then_is_paused_again(
     with pytest.raises(Conflict):  # team 2's ws01 is not paused
         disk.resume_host(db, engine, instance, db.get(Exercise, exercise.id), 2, "ws01")
     db.rollback()
-    disk.resume_host(db, engine, instance, db.get(Exercise, exercise.id), 1, "ws01")
+    # The instructor presses the live view's button: `mamori host resume` runs in the background.
+    make_user(db, role=Role.INSTRUCTOR, login="sensei")
     db.commit()
+    client.post("/login", data={"login": "sensei", "password": PASSWORD})
+    board = client.get(f"/exercises/{exercise.id}/live/board").get_data(as_text=True)
+    resume = f"/exercises/{exercise.id}/teams/1/hosts/ws01/resume"
+    assert f'action="{resume}"' in board
+    assert client.post(resume).status_code == 302
+    deadline = time.monotonic() + 60
+    while status(backend, containers[1]) != "running" and time.monotonic() < deadline:
+        time.sleep(0.3)
     assert status(backend, containers[1]) == "running"
+    while time.monotonic() < deadline:  # the command records the resume once it has unpaused
+        db.expire_all()
+        if db.scalar(select(AuditEvent).where(AuditEvent.action == "disk.resumed")) is not None:
+            break
+        time.sleep(0.3)
     assert watcher.run_once().findings == ()  # allowed its use at the resume plus one limit
     write(backend, containers[1], 30, "more")
     assert watcher.run_once().findings == ()
