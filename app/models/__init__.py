@@ -1,5 +1,5 @@
 """The ORM models. Importing this package registers every table on ``Base.metadata``."""
-from app.models.accounts import ApiToken, LoginThrottle, Role, ThrottleScope, User
+from app.models.accounts import ApiToken, LoginThrottle, RevokedSession, Role, ThrottleScope, User
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
 from app.models.exercises import Exercise, ExerciseState, Membership, Scenario, Team
@@ -22,6 +22,7 @@ __all__ = [
     "ApiToken",
     "AuditEvent",
     "LoginThrottle",
+    "RevokedSession",
     "ThrottleScope",
     "EngineLease",
     "InjectRun",

@@ -113,3 +113,13 @@ class LoginThrottle(Base):
     window_started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime)
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RevokedSession(Base):
+    """A signed session cookie that logged out; kept until the cookie would expire anyway."""
+
+    __tablename__ = "revoked_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -1,4 +1,4 @@
-"""session generation on users; login throttles
+"""session generation on users; login throttles; revoked sessions
 
 Revision ID: 0007
 Revises: 0006
@@ -34,6 +34,16 @@ def upgrade() -> None:
     with op.batch_alter_table('login_throttles', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_login_throttles_login'), ['login'], unique=False)
 
+    op.create_table('revoked_sessions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('session_id', sa.String(length=64), nullable=False),
+    sa.Column('expires_at', UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_revoked_sessions')),
+    sa.UniqueConstraint('session_id', name=op.f('uq_revoked_sessions_session_id'))
+    )
+    with op.batch_alter_table('revoked_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_revoked_sessions_expires_at'), ['expires_at'], unique=False)
+
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('session_generation', sa.Integer(), server_default='0', nullable=False))
 
@@ -41,6 +51,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_column('session_generation')
+
+    with op.batch_alter_table('revoked_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_revoked_sessions_expires_at'))
+
+    op.drop_table('revoked_sessions')
 
     with op.batch_alter_table('login_throttles', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_throttles_login'))
