@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -26,6 +27,7 @@ from sqlalchemy import select
 from app.models import RangeHost, RangeState, Role, Team, TerminalSession
 from app.scenario import load_scenario_file
 from app.services import ranges, terminals
+from range import labels
 from range.docker_backend import DockerBackend, DockerFailure
 from range.engine import DockerRangeEngine
 from range.images import build_image
@@ -358,3 +360,69 @@ def test_a_terminal_left_open_by_a_stopped_server_no_longer_counts(world: World,
     terminal.close()
     found = wait_for_row(db, world, lambda f: len(f) == 2 and f[1].ended_at is not None, "the new terminal's end")
     assert [r.end_reason for r in found] == ["interrupted", "closed"]
+
+
+# --- sessions that end, a cap that holds (issue 14, item 4) ----------------------------------------------------
+
+def ssh_sessions(docker_backend: DockerBackend, terminal_range: TerminalRange) -> dict[str, int]:  # noqa: F811
+    """The logged-in SSH sessions on ws01 (as staff) and on the gateway (as the team), from the hosts' process tables."""
+    found = {}
+    for host, user in (("ws01", "staff"), (labels.GATEWAY_HOST, GATEWAY_USER)):
+        [container] = docker_backend.containers(labels.filters(terminal_range.spec.exercise, host=host), inspect=False)
+        top = docker_backend.api.top(container.id, ps_args="-eo pid,args")  # Docker needs the pid column
+        found[host] = sum(1 for _pid, args in top["Processes"] if args.startswith(f"sshd: {user}"))
+    return found
+
+
+def handshake(world: World, cookie: str) -> Terminal:
+    """A terminal on ws01 with an existing login (many at once: one login each would be the slow part)."""
+    path = f"/teams/{world.team_a}/terminal/ws01/socket"
+    terminal = Terminal(BrowserLikeClient("ws" + world.base.removeprefix("http") + path, headers={
+        "Cookie": cookie, "User-Agent": AGENT, "Origin": world.base}))
+    world.opened.append(terminal)
+    return terminal
+
+
+def test_parallel_handshakes_never_open_more_than_the_cap(world: World, db, app: Flask) -> None:  # type: ignore[no-untyped-def]
+    assert app.config["MAMORI_TERMINAL_MAX_PER_TEAM"] == 4
+    cookie = session_cookie(world.base, "kenshu-a")
+    start = threading.Barrier(12)
+    outcomes: list[str] = []
+
+    def one() -> None:
+        start.wait()
+        terminal = handshake(world, cookie)
+        terminal.wait(lambda: any(m["type"] in ("open", "end") for m in terminal.messages), "open or refused", 60)
+        outcomes.append(next(m["type"] if m["type"] == "open" else m["reason"] for m in terminal.messages
+                             if m["type"] in ("open", "end")))
+
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(90)
+    assert sorted(outcomes) == ["limit"] * 8 + ["open"] * 4
+    assert len([r for r in rows(db, world) if r.ended_at is None]) == 4
+    for terminal in world.opened:
+        terminal.close()
+    found = wait_for_row(db, world, lambda f: all(r.ended_at is not None for r in f), "every terminal's end")
+    assert [r.end_reason for r in found] == ["closed"] * 4
+
+
+def test_closing_right_after_the_handshake_leaves_nothing_open(world: World, db,  # type: ignore[no-untyped-def]
+                                                               docker_backend: DockerBackend,  # noqa: F811
+                                                               terminal_range: TerminalRange) -> None:
+    before = ssh_sessions(docker_backend, terminal_range)
+    cookie = session_cookie(world.base, "kenshu-a")
+    for _ in range(3):
+        handshake(world, cookie).close()  # the 101 came: the server is now opening a shell for nobody
+    found = wait_for_row(db, world, lambda f: len(f) == 3 and all(r.ended_at is not None for r in f),
+                         "the rows of the abandoned terminals to end")
+    assert [r.end_reason for r in found] == ["closed"] * 3
+    deadline = time.monotonic() + 10
+    while (now := ssh_sessions(docker_backend, terminal_range)) != before and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert now == before, "the SSH sessions (host and gateway) of the abandoned terminals are closed"
+    later = open_terminal(world)  # and the cap was not used up by them
+    later.message("open")
+    later.close()

@@ -8,6 +8,12 @@ an instructor watching live simply follows the file (from any worker, and
 across a restart of the control plane). The file's modification time is the
 session's heartbeat: a row left open by a control plane that died stops
 counting against the team's cap once its heartbeat is stale.
+
+Every exit of a terminal (the browser leaving at any moment, the shell
+ending, an error) closes the shell, the recording and the row; the cap is
+checked and taken under a lock on the team's row, so handshakes arriving
+together in several workers cannot all see room. A recording stops at its
+size limit with a last line saying so, while the terminal goes on.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models import RangeState, Role, Team, TerminalSession, User
@@ -36,6 +42,7 @@ STALE_SECONDS = 90  # a recording untouched this long belongs to a terminal nobo
 CONNECT_TIMEOUT = 15.0
 MIN_SIZE, MAX_SIZE = (2, 1), (500, 200)  # columns, rows a browser may ask for
 TERM = "xterm-256color"
+NOTICE_ROOM = 1024  # bytes kept free under a recording's limit for the line saying it stopped
 
 
 class EndReason(enum.StrEnum):
@@ -51,6 +58,7 @@ class EndReason(enum.StrEnum):
 class TerminalLimits:
     idle_seconds: float = 30 * 60
     per_team: int = 4
+    recording_bytes: int = 5 * 1024 * 1024  # per session; past it the recording stops (the terminal does not)
 
 
 @dataclass(frozen=True)
@@ -117,7 +125,11 @@ def heartbeat(instance: Path, row: TerminalSession) -> float:
 
 def start_session(session: Session, user: User, team: Team, target: ShellTarget, instance: Path,
                   limits: TerminalLimits) -> TerminalSession:
-    """A new session row (and its recording's path), if the team is under its cap (``Conflict`` if not)."""
+    """A new session row (and its recording's path), if the team is under its cap (``Conflict`` if not).
+
+    The team's row is locked first; the caller commits (or rolls back) at once, which releases it.
+    """
+    _lock_team(session, team)
     if len(open_sessions(session, team, instance)) >= limits.per_team:
         raise Conflict(N_("your team already has %(count)d terminals open; close one to open another"),
                        count=limits.per_team)
@@ -127,6 +139,19 @@ def start_session(session: Session, user: User, team: Team, target: ShellTarget,
     session.flush()
     row.recording = f"recordings/{team.exercise_id}/{team.id}/{row.id}.cast"
     return row
+
+
+def _lock_team(session: Session, team: Team) -> None:
+    """Serialise the cap's count-then-insert per team, across threads, workers and processes.
+
+    A no-op UPDATE of the team's row is the portable lock: on PostgreSQL it
+    holds the row lock until the transaction ends (a second handshake waits,
+    then counts the first one's row); on SQLite it takes the database's one
+    write lock (others wait out ``busy_timeout``). ``SELECT … FOR UPDATE``
+    would be ignored by SQLite.
+    """
+    session.execute(update(Team).where(Team.id == team.id).values(number=Team.number)
+                    .execution_options(synchronize_session=False))
 
 
 def end_session(row: TerminalSession, instance: Path, reason: EndReason) -> None:
@@ -157,9 +182,16 @@ def get_session_for(session: Session, user: User, team: Team, terminal_id: int) 
 
 
 class Recorder:
-    """An asciicast v2 recording being written: a header line, then one JSON line per event, flushed at once."""
+    """An asciicast v2 recording being written: a header line, then one JSON line per event, flushed at once.
 
-    def __init__(self, path: Path, cols: int, rows: int, title: str) -> None:
+    The file stays under *max_bytes*: the event that would pass it is
+    replaced by a last output line, *notice*, saying the recording stopped
+    (``truncated`` is then true) and later events are dropped. A context
+    manager: the file is closed on leaving.
+    """
+
+    def __init__(self, path: Path, cols: int, rows: int, title: str, *, max_bytes: int | None = None,
+                 notice: str = "[the recording stopped here: it reached its size limit]") -> None:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         # Typed input is recorded too (passwords typed at a prompt included): owner only.
         self._file = open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8")
@@ -167,8 +199,18 @@ class Recorder:
         self._lock = threading.Lock()
         self._started = time.monotonic()
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")  # a character split between reads
+        self._max_bytes = max_bytes
+        self._notice = notice
+        self.written = 0
+        self.truncated = False
         self._write({"version": 2, "width": cols, "height": rows, "timestamp": int(time.time()),
                      "title": title, "env": {"TERM": TERM, "SHELL": "/bin/bash"}})
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def output(self, data: bytes) -> None:
         text = self._decoder.decode(data)
@@ -189,13 +231,25 @@ class Recorder:
             self._file.close()
 
     def _event(self, kind: str, data: str) -> None:
-        self._write([round(time.monotonic() - self._started, 6), kind, data])
+        if not self.truncated:
+            self._write([self._now(), kind, data])
+
+    def _now(self) -> float:
+        return round(time.monotonic() - self._started, 6)
 
     def _write(self, value: object) -> None:
+        line = json.dumps(value, ensure_ascii=False) + "\n"
+        size = len(line.encode("utf-8"))
         with self._lock:
-            if not self._file.closed:
-                self._file.write(json.dumps(value, ensure_ascii=False) + "\n")
-                self._file.flush()
+            if self._file.closed or self.truncated:
+                return
+            if self._max_bytes is not None and self.written and self.written + size > self._max_bytes - NOTICE_ROOM:
+                self.truncated = True
+                line = json.dumps([self._now(), "o", f"\r\n\x1b[7m{self._notice}\x1b[0m\r\n"], ensure_ascii=False) + "\n"
+                size = len(line.encode("utf-8"))
+            self._file.write(line)
+            self._file.flush()
+            self.written += size
 
 
 class BrowserGone(Exception):
@@ -229,6 +283,26 @@ def open_shell(target: ShellTarget, cols: int, rows: int) -> ssh.Shell:
     except RangeError as exc:
         raise ShellUnavailable(N_("could not connect to %(host)s (%(reason)s)"), host=target.host,
                                reason=str(exc)) from None
+
+
+def run_shell(target: ShellTarget, cols: int, rows: int, recorder: Recorder, browser: Browser,
+              idle_seconds: float, opened: Callable[[], None]) -> EndReason:
+    """A terminal's life once its row exists: open the shell, tell the browser (*opened*), bridge until one side ends.
+
+    The shell is closed on every way out, the browser leaving before the
+    bridge runs included (``BrowserGone`` from *opened* ends it as closed).
+    """
+    try:
+        shell = open_shell(target, cols, rows)
+    except ShellUnavailable:
+        return EndReason.UNAVAILABLE
+    try:
+        opened()
+        return bridge(shell, recorder, browser, idle_seconds)
+    except BrowserGone:
+        return EndReason.CLOSED
+    finally:
+        shell.close()  # the bridge closed it already if it ran: closing again is harmless
 
 
 def bridge(shell: ssh.Shell, recorder: Recorder, browser: Browser, idle_seconds: float,

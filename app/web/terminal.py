@@ -47,6 +47,8 @@ def _configure(state: BlueprintSetupState) -> None:
     config = state.app.config
     config.setdefault("MAMORI_TERMINAL_IDLE_SECONDS", 60 * _env_number("MAMORI_TERMINAL_IDLE_MINUTES", 30))
     config.setdefault("MAMORI_TERMINAL_MAX_PER_TEAM", _env_number("MAMORI_TERMINAL_MAX_PER_TEAM", 4))
+    config.setdefault("MAMORI_TERMINAL_RECORDING_MAX_BYTES",
+                      1024 * 1024 * _env_number("MAMORI_TERMINAL_RECORDING_MAX_MB", 5))
 
 
 def _env_number(name: str, default: int) -> int:
@@ -59,7 +61,8 @@ def _env_number(name: str, default: int) -> int:
 def _limits() -> terminals.TerminalLimits:
     config = current_app.config
     return terminals.TerminalLimits(idle_seconds=float(config["MAMORI_TERMINAL_IDLE_SECONDS"]),
-                                    per_team=int(config["MAMORI_TERMINAL_MAX_PER_TEAM"]))
+                                    per_team=int(config["MAMORI_TERMINAL_MAX_PER_TEAM"]),
+                                    recording_bytes=int(config["MAMORI_TERMINAL_RECORDING_MAX_BYTES"]))
 
 
 def _instance() -> Path:
@@ -148,26 +151,33 @@ def _check_handshake() -> None:
 
 
 def _run_terminal(sock: "_Socket", team: Team, target: terminals.ShellTarget, cols: int, rows: int) -> None:
-    session, instance = db_session(), _instance()
+    session, instance, limits = db_session(), _instance(), _limits()
     try:
-        row = terminals.start_session(session, current_user, team, target, instance, _limits())
+        row = terminals.start_session(session, current_user, team, target, instance, limits)
+        session.commit()  # at once: the team's lock is released and the row counts against the cap
     except Conflict as exc:
+        session.rollback()
         sock.end("limit", translate(exc.text), reconnect=True)
         return
-    recorder = terminals.Recorder(instance / row.recording, cols, rows, f"{team.name} {target.account}@{target.host}")
-    session.commit()
+    reason = EndReason.CLOSED  # if anything below fails, the row still ends
     try:
-        shell = terminals.open_shell(target, cols, rows)
-    except terminals.ShellUnavailable:
-        reason = EndReason.UNAVAILABLE
-    else:
-        sock.send_json({"type": "open", "session": row.id, "host": target.host, "account": target.account})
-        reason = terminals.bridge(shell, recorder, sock, _limits().idle_seconds)
-    recorder.close()
-    terminals.end_session(row, instance, reason)
-    session.commit()
+        with terminals.Recorder(instance / row.recording, cols, rows, f"{team.name} {target.account}@{target.host}",
+                                max_bytes=limits.recording_bytes, notice=_recording_stopped(limits)) as recorder:
+            reason = terminals.run_shell(
+                target, cols, rows, recorder, sock, limits.idle_seconds,
+                opened=lambda: sock.send_json({"type": "open", "session": row.id, "host": target.host,
+                                               "account": target.account}))
+    finally:
+        terminals.end_session(row, instance, reason)
+        session.commit()
     if reason is not EndReason.CLOSED:
         sock.end(reason.value, _end_message(reason, target.host), reconnect=True)
+
+
+def _recording_stopped(limits: terminals.TerminalLimits) -> str:
+    """The recording's last line when it reaches its limit, shown to whoever replays or watches it."""
+    return _("[Mamori] The recording stops here: it reached its limit of %(size)s MB. The terminal itself goes on.",
+             size=f"{limits.recording_bytes / 1024 / 1024:g}")
 
 
 def _end_message(reason: EndReason, host: str) -> str:
