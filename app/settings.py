@@ -40,6 +40,7 @@ class Settings:
     scenarios_dir: Path = PROJECT_ROOT / "scenarios"
     login_failure_limit: int = 5
     login_failure_window_seconds: int = 900
+    login_address_failure_limit: int = 300  # a venue NAT: 100 trainees × 3 mistyped slips (login_throttle)
     range_log_max_size: str = "5m"  # Docker's log rotation of every range container...
     range_log_max_files: int = 2  # ...so each keeps at most max_files × max_size of log
     range_disk_limit_mb: int = 512  # a container's writable layer; 0 turns the disk watchdog off

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app import create_app
 from app.cli import cli
-from app.models import AuditEvent, Role, User
+from app.models import AuditEvent, LoginThrottle, Role, User
 from app.settings import Settings
 from tests.factories import PASSWORD, make_user
 
@@ -158,10 +158,13 @@ def test_throttling_lifts_after_the_window(client, db, auth, settings):
     fail_five_times(auth, "target")
     assert auth.login("target").status_code == 429
 
-    # Move every failure to just before the window, as if 15 minutes had passed.
+    # Move the counts to just before the window, as if 15 minutes had passed.
     see_app_commits(db)
-    for event in db.scalars(select(AuditEvent).where(AuditEvent.action == "login.failure")):
-        event.at = event.at - timedelta(seconds=settings.login_failure_window_seconds + 1)
+    earlier = timedelta(seconds=settings.login_failure_window_seconds + 1)
+    for row in db.scalars(select(LoginThrottle)):
+        row.window_started_at -= earlier
+        row.last_failure_at -= earlier
+        row.blocked_until = row.blocked_until and row.blocked_until - earlier
     db.commit()
 
     assert auth.login("target").status_code == 302

@@ -7,6 +7,7 @@ from flask.cli import with_appcontext
 from app.cli.context import database
 from app.models import Role
 from app.services import accounts, tokens
+from app.services.text import is_plain_text
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
 
@@ -44,7 +45,12 @@ def list_users() -> None:
     with database().transaction() as session:
         for u in accounts.list_users(session):
             state = "" if u.active else " (inactive)"
-            click.echo(f"{u.login}\t{u.role.value}\t{u.display_name}{state}")
+            click.echo(f"{u.login}\t{u.role.value}\t{_printable(u.display_name)}{state}")
+
+
+def _printable(value: str) -> str:
+    """Names made before control characters were refused: show the codes, never send them to the terminal."""
+    return value if is_plain_text(value) else ascii(value)[1:-1]
 
 
 @user.command("set-role")
@@ -78,11 +84,21 @@ def activate(login: str) -> None:
     click.echo(f"{login} activated")
 
 
+@user.command("unlock")
+@click.argument("login")
+@with_appcontext
+def unlock(login: str) -> None:
+    """Clear LOGIN's waits after failed logins, from every address (audited)."""
+    with database().transaction() as session:
+        cleared = accounts.unlock(session, accounts.get_user(session, login), actor=None)
+    click.echo(f"{login} unlocked ({cleared} throttled address(es) cleared)")
+
+
 @user.command("reset-password")
 @click.argument("login")
 @with_appcontext
 def reset_password(login: str) -> None:
-    """Give LOGIN a new one-time password and print it."""
+    """Give LOGIN a new one-time password and print it (their sessions end)."""
     with database().transaction() as session:
         password = accounts.reset_password(session, accounts.get_user(session, login), actor=None)
     click.echo(f"one-time password for {login}: {password}")

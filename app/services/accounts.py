@@ -10,7 +10,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import AuditEvent, Organisation, Role, User, utcnow
-from app.services import audit
+from app.services import audit, login_throttle
+from app.services.login_throttle import LoginThrottled, ThrottlePolicy  # noqa: F401 (callers catch it here)
+from app.services.text import is_plain_text
 from app.services.errors import N_, Conflict, InvalidInput, NotFound, ServiceError
 
 _hasher = PasswordHasher()
@@ -25,14 +27,6 @@ class InvalidCredentials(ServiceError):
 
 class WrongPassword(InvalidInput):
     """The current password given to confirm a change is wrong."""
-
-
-class LoginThrottled(ServiceError):
-    status = 429
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(N_("too many failed logins; try again in %(seconds)d seconds"), seconds=retry_after)
-        self.retry_after = retry_after
 
 
 def generate_password(length: int = 12) -> str:
@@ -64,6 +58,15 @@ def validate_password(password: str) -> None:
         raise InvalidInput(
             N_("the password must have at least %(count)d characters"), count=MIN_PASSWORD_LENGTH
         )
+    if len(set(password)) == 1:
+        raise InvalidInput(N_("the password cannot be one character repeated"))
+
+
+def validate_display_name(value: str) -> str:
+    """A person's or an organisation's name as shown on pages, slips and the operator's terminal."""
+    if not is_plain_text(value):
+        raise InvalidInput(N_("names cannot contain line breaks or control characters"))
+    return value.strip()
 
 
 def create_user(
@@ -78,12 +81,13 @@ def create_user(
     actor: User | None = None,
 ) -> User:
     login = validate_login_name(login)
+    display_name = validate_display_name(display_name)
     validate_password(password)
     if session.scalar(select(User.id).where(User.login == login)) is not None:
         raise Conflict(N_("the login %(login)r is already taken"), login=login)
     user = User(
         login=login,
-        display_name=display_name.strip() or login,
+        display_name=display_name or login,
         role=role,
         password_hash=hash_password(password),
         organisation=organisation,
@@ -103,55 +107,48 @@ def get_user(session: Session, login: str) -> User:
     return user
 
 
-MAX_LOGIN_WAIT_SECONDS = 60
-
-
 def authenticate(
     session: Session,
     login: str,
     password: str,
     *,
     ip: str,
-    failure_limit: int,
-    window_seconds: int,
+    policy: ThrottlePolicy,
+    device: str | None = None,
     now: datetime | None = None,
 ) -> User:
-    """Check a login; slow down guessing by login name and by address, using the audit log.
+    """Check a login, slowing down guessing (see ``login_throttle``).
 
-    After ``failure_limit`` failures within the window, each further attempt
-    must wait longer since the last failure (5 s, 10 s, 20 s … at most a
-    minute), so guessing stalls while someone who mistyped, or whose account
-    a prankster keeps failing, waits seconds, not a quarter of an hour. The
-    per-address limit is twenty times higher because a whole venue usually
-    shares one address. The audit log is shared by every worker, so this
-    holds across gunicorn processes.
+    *device* is given when the browser proved it logged in to *login* before;
+    its failures then count apart from everyone else's at the same address.
     """
     now = now or utcnow()
-    since = now - timedelta(seconds=window_seconds)
     login = login.strip()[:64]
-    failures = select(func.count(), func.max(AuditEvent.at)).where(
-        AuditEvent.action == "login.failure", AuditEvent.at >= since
-    )
-    by_login = session.execute(failures.where(AuditEvent.target == f"login:{login}")).one()
-    by_ip = session.execute(failures.where(AuditEvent.ip == ip[:64])).one()
-    for (count, last), limit in ((by_login, failure_limit), (by_ip, failure_limit * 20)):
-        if count >= limit:
-            wait = min(MAX_LOGIN_WAIT_SECONDS, 5 * 2 ** (count - limit))
-            remaining = (last + timedelta(seconds=wait) - now).total_seconds()
-            if remaining > 0:
-                audit.record(session, "login.throttled", target=f"login:{login}", ip=ip)
-                raise LoginThrottled(max(int(remaining) + 1, 1))
+    pair = login_throttle.device_key(device) if device else ip
+    # A refused try is not audited (a loop would add a row each time): the failures that caused the wait are.
+    login_throttle.check(session, login, pair, now=now)
     user = session.scalar(select(User).where(User.login == login))
     # Verify against a hash even for unknown logins, so timing does not tell which exist.
     known = check_password(user, password) if user is not None else _check_dummy(password)
     if user is None or not user.active or not known:
         audit.record(session, "login.failure", target=f"login:{login}", ip=ip)
+        wait = login_throttle.record_failure(session, login, pair, network=ip, policy=policy, now=now)
+        if wait:
+            audit.record(session, "login.throttled", target=f"login:{login}", ip=ip, seconds=wait)
         raise InvalidCredentials(N_("wrong login or password"))
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
+    login_throttle.forget_pair(session, login, pair)
     user.last_login_at = now
     audit.record(session, "login.success", actor=user, target=f"login:{login}", ip=ip)
     return user
+
+
+def unlock(session: Session, user: User, *, actor: User | None, ip: str = "") -> int:
+    """Clear the failed-login waits of *user* from every address; returns how many were cleared."""
+    cleared = login_throttle.forget_login(session, user.login)
+    audit.record(session, "user.unlock", actor=actor, target=f"user:{user.login}", ip=ip, cleared=cleared)
+    return cleared
 
 
 _DUMMY_HASH: list[str] = []
@@ -168,11 +165,18 @@ def _check_dummy(password: str) -> bool:
 
 
 def change_password(session: Session, user: User, current: str, new: str, *, ip: str = "") -> None:
+    """Set a new password and end every other session of *user*.
+
+    The caller's own session must take the new ``session_generation`` to stay signed in.
+    """
     if not check_password(user, current):
         raise WrongPassword(N_("the current password is wrong"))
+    if new == current:
+        raise InvalidInput(N_("the new password must differ from the current one"))
     validate_password(new)
     user.password_hash = hash_password(new)
     user.must_change_password = False
+    end_sessions(user)
     audit.record(session, "user.password_change", actor=user, target=f"user:{user.login}", ip=ip)
 
 
@@ -180,8 +184,20 @@ def reset_password(session: Session, user: User, *, actor: User | None, ip: str 
     password = generate_password()
     user.password_hash = hash_password(password)
     user.must_change_password = True
+    end_sessions(user)
     audit.record(session, "user.password_reset", actor=actor, target=f"user:{user.login}", ip=ip)
     return password
+
+
+def end_sessions(user: User) -> None:
+    """Make every session cookie issued to *user* so far stop working (checked on each request)."""
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def log_out_everywhere(session: Session, user: User, *, ip: str = "") -> None:
+    """End every session of *user*, in every browser, including the caller's."""
+    end_sessions(user)
+    audit.record(session, "user.logout_everywhere", actor=user, target=f"user:{user.login}", ip=ip)
 
 
 def set_role(session: Session, user: User, role: Role, *, actor: User | None, ip: str = "") -> None:
@@ -203,6 +219,8 @@ def set_active(session: Session, user: User, active: bool, *, actor: User | None
     if actor is not None and actor.id == user.id and not active:
         raise InvalidInput(N_("you cannot deactivate yourself"))
     user.active = active
+    if not active:
+        end_sessions(user)
     audit.record(
         session, "user.activate" if active else "user.deactivate",
         actor=actor, target=f"user:{user.login}", ip=ip,

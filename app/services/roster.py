@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.models import Exercise, Membership, Organisation, Role, Team, User
 from app.services import accounts, audit
 from app.services.errors import N_, InvalidInput, ServiceError, Text
+from app.services.text import is_plain_text
 
 COLUMNS = ("name", "organisation", "login", "team")
 MAX_ROWS = 500
@@ -109,6 +110,8 @@ def _row_problems(row: RosterRow, seen: dict[str, int]) -> list[Text]:
     for name, value in (("name", row.name), ("organisation", row.organisation), ("team", row.team)):
         if not value:
             problems.append(_at(row.line, N_("%(field)s is empty"), field=name))
+        elif not is_plain_text(value):
+            problems.append(_at(row.line, N_("%(field)s contains line breaks or control characters"), field=name))
     try:
         accounts.validate_login_name(row.login)
     except InvalidInput as exc:
