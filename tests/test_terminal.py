@@ -26,14 +26,14 @@ from sqlalchemy import select
 
 from app.models import RangeHost, RangeState, Role, Team, TerminalSession
 from app.scenario import load_scenario_file
-from app.services import ranges, terminals
+from app.services import exercises, ranges, terminals
 from range import labels
 from range.docker_backend import DockerBackend, DockerFailure
 from range.engine import DockerRangeEngine
 from range.images import build_image
 from range.spec import RangeSpec
 from tests.conftest import SESSION_TAG
-from tests.factories import MINIMAL, PASSWORD, add_member, make_exercise, make_user
+from tests.factories import MINIMAL, PASSWORD, add_member, make_scenario, make_user
 from tests.liveserver import served
 from tests.test_range.conftest import docker_backend, no_leftover_ranges  # noqa: F401
 
@@ -93,12 +93,14 @@ def point_team_at(db, team, terminal_range: TerminalRange) -> None:  # type: ign
 
 @pytest.fixture
 def world(app: Flask, db, terminal_range: TerminalRange) -> Iterator[World]:  # type: ignore[no-untyped-def]
-    exercise = make_exercise(db, teams=2)
+    sensei = make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    exercise = exercises.create_exercise(db, make_scenario(db, slug=f"term{uuid.uuid4().hex[:6]}"),
+                                         exercises.ExerciseDraft(name="端末演習", team_count=2),
+                                         actor=sensei)  # the instructor who made it runs it (watches, replays)
     team_a, team_b = exercise.teams
     point_team_at(db, team_a, terminal_range)
     for login, team in (("kenshu-a", team_a), ("kenshu-b", team_b)):
         add_member(db, team, make_user(db, role=Role.TRAINEE, login=login))
-    make_user(db, role=Role.INSTRUCTOR, login="sensei")
     db.commit()
     with served(app) as url:
         world = World(url, team_a.id, team_b.id, app.config["MAMORI_SETTINGS"].instance_path)
@@ -426,3 +428,31 @@ def test_closing_right_after_the_handshake_leaves_nothing_open(world: World, db,
     later = open_terminal(world)  # and the cap was not used up by them
     later.message("open")
     later.close()
+
+
+# --- a recording has a size limit (issue 14, item 3) ----------------------------------------------------------
+
+def test_a_recording_stops_at_its_limit_and_the_terminal_goes_on(world: World, db, app: Flask) -> None:  # type: ignore[no-untyped-def]
+    limit = 256 * 1024
+    app.config["MAMORI_TERMINAL_RECORDING_MAX_BYTES"] = limit
+    terminal = open_terminal(world)
+    terminal.message("open")
+    terminal.type("head -c 2000000 /dev/zero | tr '\\0' x; echo; echo flood-$((6*7))\r")  # 2 MB printed
+    terminal.wait(lambda: "flood-42" in terminal.output[-200:], "the end of the flood", 120)
+    assert terminal.output.count("x") >= 2_000_000, "the browser got everything the shell printed"
+    terminal.type("echo after-$((7*7))\r")
+    terminal.wait(lambda: "after-49" in terminal.output, "the terminal going on after the recording stopped")
+    terminal.close()
+
+    [row] = wait_for_row(db, world, lambda found: found[0].ended_at is not None, "the end")
+    size = (world.instance / row.recording).stat().st_size
+    assert row.end_reason == "closed" and row.recorded_bytes == size <= limit
+    header, events = read_cast(world, row)
+    assert header["version"] == 2 and events[-1][1] == "o"
+    assert "記録はここで終わります" in events[-1][2] and "0.25 MB" in events[-1][2]
+    assert "after-49" not in "".join(e[2] for e in events)
+    assert row.recording_truncated
+    staff = app.test_client()
+    staff.post("/login", data={"login": "sensei", "password": PASSWORD})
+    listing = staff.get(f"/teams/{world.team_a}/terminal/sessions").get_data(as_text=True)
+    assert "上限に達したため記録を停止" in listing

@@ -4,7 +4,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.accounts import enum_column
@@ -109,3 +109,5 @@ class TerminalSession(Base):
     # Relative to the instance folder: recordings/<exercise>/<team>/<id>.cast
     recording: Mapped[str] = mapped_column(String(500), default="")
     recorded_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    # The recording reached MAMORI_TERMINAL_RECORDING_MAX_MB and stopped there (the terminal went on).
+    recording_truncated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())

@@ -154,9 +154,11 @@ def _lock_team(session: Session, team: Team) -> None:
                     .execution_options(synchronize_session=False))
 
 
-def end_session(row: TerminalSession, instance: Path, reason: EndReason) -> None:
+def end_session(row: TerminalSession, instance: Path, reason: EndReason, *, truncated: bool = False) -> None:
+    """The row of a terminal that ended (*truncated*: its recording stopped at its size limit)."""
     if row.ended_at is None:
         row.ended_at, row.end_reason = utcnow(), reason.value
+    row.recording_truncated = row.recording_truncated or truncated
     try:
         row.recorded_bytes = (instance / row.recording).stat().st_size
     except OSError:

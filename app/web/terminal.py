@@ -159,7 +159,7 @@ def _run_terminal(sock: "_Socket", team: Team, target: terminals.ShellTarget, co
         session.rollback()
         sock.end("limit", translate(exc.text), reconnect=True)
         return
-    reason = EndReason.CLOSED  # if anything below fails, the row still ends
+    reason, recorder = EndReason.CLOSED, None  # if anything below fails, the row still ends
     try:
         with terminals.Recorder(instance / row.recording, cols, rows, f"{team.name} {target.account}@{target.host}",
                                 max_bytes=limits.recording_bytes, notice=_recording_stopped(limits)) as recorder:
@@ -168,7 +168,7 @@ def _run_terminal(sock: "_Socket", team: Team, target: terminals.ShellTarget, co
                 opened=lambda: sock.send_json({"type": "open", "session": row.id, "host": target.host,
                                                "account": target.account}))
     finally:
-        terminals.end_session(row, instance, reason)
+        terminals.end_session(row, instance, reason, truncated=recorder is not None and recorder.truncated)
         session.commit()
     if reason is not EndReason.CLOSED:
         sock.end(reason.value, _end_message(reason, target.host), reconnect=True)

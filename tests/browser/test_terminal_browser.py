@@ -11,8 +11,9 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.models import Role, TerminalSession
+from app.services import exercises
 from tests.browser.conftest import login
-from tests.factories import PASSWORD, add_member, make_exercise, make_user
+from tests.factories import PASSWORD, add_member, make_scenario, make_user
 from tests.test_range.conftest import docker_backend, no_leftover_ranges  # noqa: F401
 from tests.test_terminal import TerminalRange, point_team_at, terminal_range  # noqa: F401
 
@@ -38,12 +39,14 @@ WIDTHS = """(index) => {
 
 @pytest.fixture
 def teams(app: Flask, db, terminal_range: TerminalRange) -> Iterator[tuple[int, int]]:  # type: ignore[no-untyped-def]  # noqa: F811
-    exercise = make_exercise(db, teams=2)
+    sensei = make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    exercise = exercises.create_exercise(db, make_scenario(db, slug="terminals"),
+                                         exercises.ExerciseDraft(name="端末演習", team_count=2),
+                                         actor=sensei)  # the instructor who made it runs it (replays)
     team_a, team_b = exercise.teams
     point_team_at(db, team_a, terminal_range)
     add_member(db, team_a, make_user(db, role=Role.TRAINEE, login="kenshu-a"))
     add_member(db, team_b, make_user(db, role=Role.TRAINEE, login="kenshu-b"))
-    make_user(db, role=Role.INSTRUCTOR, login="sensei")
     db.commit()
     yield team_a.id, team_b.id
 
