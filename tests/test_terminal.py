@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from app.models import RangeHost, RangeState, Role, Team, TerminalSession
 from app.scenario import load_scenario_file
-from app.services import exercises, ranges, terminals
+from app.services import exercises, ranges, terminal_recordings, terminals
 from range import labels
 from range.docker_backend import DockerBackend, DockerFailure
 from range.engine import DockerRangeEngine
@@ -353,7 +353,7 @@ def test_a_terminal_left_open_by_a_stopped_server_no_longer_counts(world: World,
                            recording=f"recordings/{team.exercise_id}/{team.id}/left.cast")
     db.add(left)
     db.commit()
-    terminals.Recorder(world.instance / left.recording, 80, 24, "left").close()
+    terminal_recordings.Recorder(world.instance / left.recording, 80, 24, "left").close()
     stale = time.time() - terminals.STALE_SECONDS - 5
     os.utime(world.instance / left.recording, (stale, stale))
 

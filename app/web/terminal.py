@@ -27,7 +27,7 @@ from simple_websocket import ConnectionClosed, Server
 
 from app.i18n import translate
 from app.models import Role, Team, TerminalSession
-from app.services import exercises, ranges, terminals
+from app.services import exercises, ranges, terminal_recordings, terminals
 from app.services.errors import Conflict, ServiceError
 from app.services.terminals import EndReason
 from app.settings import ConfigurationError
@@ -161,7 +161,7 @@ def _run_terminal(sock: "_Socket", team: Team, target: terminals.ShellTarget, co
         return
     reason, recorder = EndReason.CLOSED, None  # if anything below fails, the row still ends
     try:
-        with terminals.Recorder(instance / row.recording, cols, rows, f"{team.name} {target.account}@{target.host}",
+        with terminal_recordings.Recorder(instance / row.recording, cols, rows, f"{team.name} {target.account}@{target.host}",
                                 max_bytes=limits.recording_bytes, notice=_recording_stopped(limits)) as recorder:
             reason = terminals.run_shell(
                 target, cols, rows, recorder, sock, limits.idle_seconds,
@@ -257,7 +257,7 @@ def _still_open(row_id: int) -> Callable[[], bool]:
 
 
 def _follow(sock: "_Socket", path: Path, still_open: Callable[[], bool]) -> None:
-    for event in terminals.follow(path, still_open, sock.idle):
+    for event in terminal_recordings.follow(path, still_open, sock.idle):
         if event.kind == "header":
             header = event.data if isinstance(event.data, dict) else {}
             sock.send_json({"type": "header", "cols": header.get("width", 80), "rows": header.get("height", 24)})
@@ -273,7 +273,7 @@ def replay(team_id: int, terminal_id: int) -> Response:
     team = _team(team_id)
     row = _watched(team, terminal_id)
     try:
-        _header, events = terminals.read_recording(_instance() / row.recording)
+        _header, events = terminal_recordings.read_recording(_instance() / row.recording)
     except ServiceError as exc:
         abort(exc.status)
     typed = "".join(str(e.data) for e in events if e.kind == "i")
