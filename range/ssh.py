@@ -237,7 +237,8 @@ class Shell:
 
     def exited(self) -> bool:
         """Did the shell end by itself? Not if it was killed (exit-signal) or its connection went too."""
-        if not self._channel.exit_status_ready() or self._channel.recv_exit_status() == -1:
+        # The exit status may come just after the end of the output: wait for it a moment (under load).
+        if not self._channel.status_event.wait(CLOSE_WAIT / 4) or self._channel.recv_exit_status() == -1:
             return False
         transport = self._link.host.get_transport()
         if transport is None:
