@@ -49,7 +49,7 @@ def matches(password: str, stored_hash: str) -> bool:
             return argon2.PasswordHasher().verify(stored_hash, password)
         except argon2.exceptions.VerifyMismatchError:
             return False
-        except argon2.exceptions.InvalidHashError:
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):  # undecodable
             raise PasswordSchemeError(f"{stored_hash[:10]!r}… is no argon2 hash argon2-cffi reads") from None
     data = ctypes.create_string_buffer(_CRYPT_DATA_SIZE)  # zeroed, one per call: thread-safe
     result = _crypt_rn()(password.encode("utf-8"), stored_hash.encode("utf-8", errors="surrogateescape"),

@@ -96,7 +96,7 @@ def _in_json(params: PasswordCheck.Params, probe: Probe) -> tuple[bool, str]:
         return False, f"{params.file} is missing"
     try:
         users = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep is no JSON the application reads either
         return False, f"{params.file} is not JSON, so the application accepts no one"
     stored = users.get(params.json_key or params.user) if isinstance(users, dict) else None
     if not isinstance(stored, str):

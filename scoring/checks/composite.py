@@ -33,10 +33,15 @@ class Part:
         try:
             params = TypeAdapter(kind.Params).validate_python(self.params)
         except ValidationError as exc:
-            where = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}" for e in exc.errors())
+            where = "; ".join(_located(e) for e in exc.errors())
             raise ValueError(f"{self.type} params: {where}") from None
         object.__setattr__(self, "params", params)
         return self
+
+
+def _located(error: Any) -> str:
+    message = error["msg"].removeprefix("Value error, ")  # a validator's own message, as the loader shows it
+    return f"{'.'.join(map(str, error['loc']))}: {message}" if error["loc"] else message
 
 
 @register("all")
@@ -62,6 +67,8 @@ class AllCheck(CheckType):
                 result = CHECK_TYPES[part.type].run(part.params, probe)
             except ProbeError as exc:
                 result = CheckResult("error", exc.reason)
+            except Exception as exc:  # as run_check does: one part failing must not hide another's DOWN
+                result = CheckResult("error", f"the check failed: {type(exc).__name__}: {exc}")
             if result.status == "down":
                 return result
             (held if result.status == "up" else undecided).append(result.reason)

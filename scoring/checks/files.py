@@ -32,7 +32,8 @@ RelativePath = Annotated[str, StringConstraints(min_length=1, max_length=4096, p
 NameGlob = Annotated[str, StringConstraints(pattern=r"^[^/\x00]+$", max_length=255)]
 CRON_FILES = ("/etc/crontab",)
 CRON_DIRECTORIES = ("/etc/cron.d", "/var/spool/cron/crontabs")
-# Debian's cron reads only files of /etc/cron.d named like run-parts wants (a renamed "x.disabled" is off).
+# Debian's cron reads only files of /etc/cron.d named like run-parts wants (a renamed "x.disabled" is off);
+# there (not in the spool) it also runs a root-owned file through a symbolic link, so links count.
 CRON_D_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -163,9 +164,11 @@ def _cron_files(probe: Probe, host: str, user: str | None) -> list[str]:
         return [f"/var/spool/cron/crontabs/{user}"]
     files = list(CRON_FILES)
     for directory in CRON_DIRECTORIES:
-        entries = probe.list_tree(host, directory, MAX_TREE_ENTRIES)
-        files += [posixpath.join(directory, e.path) for e in entries or [] if e.kind == "file" and "/" not in e.path
-                  and (directory != "/etc/cron.d" or CRON_D_NAME.match(e.path))]
+        system = directory == "/etc/cron.d"
+        for entry in probe.list_tree(host, directory, MAX_TREE_ENTRIES) or []:
+            if entry.kind in (("file", "link") if system else ("file",)) and "/" not in entry.path and (
+                    not system or CRON_D_NAME.match(entry.path)):
+                files.append(posixpath.join(directory, entry.path))
     return files
 
 
