@@ -446,3 +446,58 @@ def test_a_background_poll_after_the_session_ended_sends_the_whole_page_to_login
     assert response.status_code == 401
     assert response.headers["HX-Redirect"] == "/login"
     assert client.get("/exercises/").status_code == 302  # an ordinary request is still redirected
+
+
+# --- password rules and pages no cache may keep -----------------------------------------
+
+
+@pytest.mark.parametrize(("new", "error"), [
+    (PASSWORD, "新しいパスワードは現在のパスワードと違うものにしてください"),
+    ("aaaaaaaaaaaaaaaa", "同じ文字の繰り返しだけのパスワードは使えません"),
+])
+def test_a_weak_new_password_is_refused_beside_the_field(client, db, auth, new, error):
+    user = make_user(db, login="fresh", must_change_password=True)
+    db.commit()
+    auth.login("fresh")
+
+    response = client.post("/account/password", data={"current": PASSWORD, "new": new, "confirm": new})
+
+    assert response.status_code == 400
+    errors = re.search(r'<ul class="errors" id="new-errors">(.*?)</ul>', response.get_data(as_text=True), re.S)
+    assert errors and error in errors.group(1)
+    assert reload(db, user).must_change_password
+    assert client.get("/").headers["Location"] == "/account/password"
+
+
+def test_pages_with_passwords_or_tokens_are_never_cached(client, db, auth):
+    make_user(db, role=Role.ADMIN, login="root")
+    db.commit()
+    assert client.get("/login").headers["Cache-Control"] == "no-store"
+    auth.login("root")
+
+    pages = {
+        "password page": client.get("/account/password"),
+        "new token": client.post("/account/tokens", data={"name": "script"}),
+        "new user's one-time password": client.post(
+            "/admin/users", data={"login": "newbie", "display_name": "新人", "role": "trainee"}),
+    }
+
+    assert "mmr_" in pages["new token"].get_data(as_text=True)
+    assert "newbie" in pages["new user's one-time password"].get_data(as_text=True)
+    for name, response in pages.items():
+        assert response.status_code == 200, name
+        assert response.headers["Cache-Control"] == "no-store", name
+
+
+def test_a_name_with_control_characters_is_refused_on_the_users_page(client, db, auth):
+    make_user(db, role=Role.ADMIN, login="root")
+    db.commit()
+    auth.login("root")
+
+    response = client.post(
+        "/admin/users", data={"login": "osc", "display_name": "新人\x1b]0;pwned\x07", "role": "trainee"})
+
+    assert response.status_code == 400
+    assert "制御文字" in response.get_data(as_text=True)
+    see_app_commits(db)
+    assert db.scalar(select(User).where(User.login == "osc")) is None

@@ -64,3 +64,27 @@ def test_names_with_line_breaks_are_refused(db) -> None:  # type: ignore[no-unty
     with pytest.raises(InvalidInput, match="line breaks"):
         exercises.create_exercise(
             db, scenario, exercises.ExerciseDraft(name="Day1\nHost *\n ProxyCommand x", team_count=1), actor=None)
+
+
+def test_user_create_refuses_control_characters_in_the_name(app, db) -> None:  # type: ignore[no-untyped-def]
+    from app.models import User
+
+    runner = app.test_cli_runner()
+    for name in ("悪意\x1b]0;pwned\x07", "右から\u202e左へ", "改行\n入り", "C1\x9bコード"):
+        result = runner.invoke(cli, ["user", "create", "osc", "--name", name])
+        assert result.exit_code == 1, name
+        assert "control characters" in result.output
+    assert db.scalar(select(User).where(User.login == "osc")) is None
+
+
+def test_user_list_never_sends_a_stored_escape_to_the_terminal(app, db) -> None:  # type: ignore[no-untyped-def]
+    """A name stored before control characters were refused is shown with its codes spelled out."""
+    user = make_user(db, login="legacy")
+    user.display_name = "旧\x1b]0;pwned\x07名"
+    db.commit()
+
+    result = app.test_cli_runner().invoke(cli, ["user", "list"])
+
+    assert result.exit_code == 0
+    assert "\x1b" not in result.output and "\x07" not in result.output
+    assert "legacy\ttrainee\t旧\\x1b]0;pwned\\x07名" in result.output

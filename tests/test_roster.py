@@ -282,6 +282,7 @@ def test_upload_shows_slips_with_working_passwords(
     page = upload(client, exercise_id, ENCODINGS["excel-csv-utf-8"])
 
     assert page.status_code == 200
+    assert page.headers["Cache-Control"] == "no-store", "no browser or proxy may keep the one-time passwords"
     html = page.get_data(as_text=True)
     assert "3 名の受講者を取り込みました" in html
     slips = dict(re.findall(r"<code>([\w.-]+)</code><br>[^<]*<code>(\w+)</code>", html))

@@ -50,7 +50,7 @@ def list_users() -> None:
 
 def _printable(value: str) -> str:
     """Names made before control characters were refused: show the codes, never send them to the terminal."""
-    return value if is_plain_text(value) else ascii(value)[1:-1]
+    return "".join(ch if is_plain_text(ch) else ascii(ch)[1:-1] for ch in value)
 
 
 @user.command("set-role")

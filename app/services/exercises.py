@@ -1,7 +1,6 @@
 """Creating exercises and their teams; who may see which exercise and team."""
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.models import Exercise, Membership, Prefecture, Role, Scenario, Team, User
 from app.services import audit
 from app.services.errors import N_, Forbidden, InvalidInput, NotFound
+from app.services.text import is_plain_text
 
 MAX_TEAMS = 40
 
@@ -32,8 +32,8 @@ def team_name(number: int) -> str:
 
 
 def plain_text(value: str) -> bool:
-    """No control characters (a newline in a name could forge lines in files made from it)."""
-    return not any(unicodedata.category(ch) == "Cc" for ch in value)
+    """No control characters or bidi overrides (a newline in a name could forge lines in files made from it)."""
+    return is_plain_text(value)
 
 
 def create_exercise(

@@ -11,6 +11,7 @@ from app.models import Role, User
 from app.services import accounts, audit
 from app.services.errors import ServiceError
 from app.web.access import require_role
+from app.web.caching import no_store
 from app.web.context import client_ip, db_session
 from app.web.forms import RoleForm, UserForm
 
@@ -19,6 +20,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 @bp.route("/users", methods=["GET", "POST"])
 @require_role(Role.ADMIN)
+@no_store
 def users() -> str | tuple[str, int]:
     session = db_session()
     form = UserForm()

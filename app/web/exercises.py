@@ -19,6 +19,7 @@ from app.services import exercises, injects, lifecycle, ranges, roster, scenario
 from app.services.errors import ServiceError
 from app.web import live as live_view
 from app.web.access import require_role
+from app.web.caching import no_store
 from app.web.context import client_ip, db_session
 from app.web.forms import ExerciseForm, RosterConfirmForm, RosterForm, TransitionForm
 
@@ -195,6 +196,7 @@ def _render_show(exercise: Exercise, status: int = 200, **overrides: object) -> 
 
 @bp.route("/<int:exercise_id>/roster", methods=["POST"])
 @require_role(Role.INSTRUCTOR)
+@no_store  # the slips show one-time passwords
 def import_roster(exercise_id: int) -> tuple[str, int]:
     """Import the uploaded roster; with the Preview button, only show what the file holds."""
     exercise = _get(exercise_id)
@@ -209,6 +211,7 @@ def import_roster(exercise_id: int) -> tuple[str, int]:
 
 @bp.route("/<int:exercise_id>/roster/confirm", methods=["POST"])
 @require_role(Role.INSTRUCTOR)
+@no_store  # the slips show one-time passwords
 def confirm_roster(exercise_id: int) -> tuple[str, int]:
     """Import the file the instructor previewed (carried back in the form)."""
     exercise = _get(exercise_id)
