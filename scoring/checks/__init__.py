@@ -13,6 +13,7 @@ package registers them all.
 from scoring.checks.base import (
     CHECK_TYPES, REMOVED_CHECK_TYPES, CheckResult, CheckType, Status, register, run_check,
 )
-from scoring.checks import accounts, composite, files, network  # noqa: F401  (registers the kinds)
+# Registered in this order (the order the validator lists them in): files, accounts, network, composite.
+from scoring.checks import files, accounts, network, composite  # noqa: F401,I001  (registers the kinds)
 
 __all__ = ["CHECK_TYPES", "REMOVED_CHECK_TYPES", "CheckResult", "CheckType", "Status", "register", "run_check"]

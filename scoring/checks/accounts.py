@@ -108,4 +108,6 @@ def _matches(password: str, stored: str) -> tuple[bool, str]:
     try:
         return passwords.matches(password, stored), f"hash scheme {stored[:4]!r}"
     except passwords.PasswordSchemeError as exc:
-        raise ProbeError(str(exc)) from None
+        # Not "cannot decide": a hash no one can compute accepts no password on the host either, and an
+        # ERROR would let a trainee escape an availability penalty by writing garbage into the hash.
+        return False, f"no password can match it: {exc}"

@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
 from pydantic.dataclasses import dataclass
 
-from scoring.checks.base import CHECK_TYPES, CheckResult, CheckType, register
+from scoring.checks.base import CHECK_TYPES, REMOVED_CHECK_TYPES, CheckResult, CheckType, register
 from scoring.params import PARAMS_CONFIG
 from scoring.probe import Probe, ProbeError
 
@@ -27,6 +27,8 @@ class Part:
     @model_validator(mode="after")
     def _typed(self) -> Part:
         kind = CHECK_TYPES.get(self.type)
+        if self.type in REMOVED_CHECK_TYPES:
+            raise ValueError(REMOVED_CHECK_TYPES[self.type])
         if kind is None or kind is AllCheck:
             known = ", ".join(sorted(n for n, k in CHECK_TYPES.items() if k is not AllCheck))
             raise ValueError(f"unknown check type {self.type!r} for a part (known: {known})")

@@ -39,7 +39,7 @@ def test_a_valid_all_check_loads_with_typed_parts(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("part", "message"), [
     ({"type": "command", "params": {"host": "ws01", "command": "true"}},
-     "checks[0].params.checks[1]: unknown check type 'command' for a part"),
+     "checks[0].params.checks[1]: check type 'command' was removed"),
     ({"type": "all", "params": {"checks": [STAFF, STAFF]}},
      "checks[0].params.checks[1]: unknown check type 'all' for a part"),
     ({"type": "procss", "params": {"host": "ws01", "pattern": "x"}},

@@ -34,8 +34,8 @@ EXTRA_CHECKS = [
     {"id": "not-defaced", "title": dict(TITLE), "type": "file",
      "params": {"host": "ws01", "path": "/srv/pwned", "expect": "absent"},
      "scoring": {"mode": "penalty", "points_per_round": 5}},
-    {"id": "undecidable", "title": dict(TITLE), "type": "password",
-     "params": {"host": "ws01", "file": "/srv/users.json", "user": "admin", "password": "x"},
+    {"id": "undecidable", "title": dict(TITLE), "type": "file",
+     "params": {"host": "ws01", "path": "/srv/huge.bin", "sha256": "0" * 64},
      "scoring": {"mode": "availability", "points_per_round": 100, "penalty_per_round": 100}},
     {"id": "floods", "title": dict(TITLE), "type": "search", "params": {"host": "ws01", "path": "/srv/flood",
                                                                        "max_files": 100},
@@ -103,9 +103,8 @@ def test_rounds_score_every_mode_on_a_real_range(app: Flask, db, scored) -> None
     lifecycle.start(db, exercise, actor=None, speed=60, now=T0)
     db.commit()
     ws01("touch /srv/service-ok")
-    # A hash of a scheme nobody knows, and a tree a trainee flooded: checks that cannot decide.
-    ws01("echo '{\"admin\": \"$9$no-such-scheme\"}' > /srv/users.json && mkdir -p /srv/flood && "
-         "cd /srv/flood && seq 1 300 | xargs touch")
+    # A file too large to hash, and a tree a trainee flooded: checks that cannot decide.
+    ws01("head -c 2000000 /dev/zero > /srv/huge.bin && mkdir -p /srv/flood && cd /srv/flood && seq 1 300 | xargs touch")
 
     # Round 0 (00:00): the beacon has not fired, so its objective is not checked yet.
     [first] = scorer.tick()
@@ -114,7 +113,7 @@ def test_rounds_score_every_mode_on_a_real_range(app: Flask, db, scored) -> None
     assert "beacon-stopped" not in seen
     assert {k: r.status for k, r in seen.items()} == {
         "ssh-up": "up", "service-ok": "up", "not-defaced": "up", "undecidable": "error", "floods": "error"}
-    assert "does not know the hash scheme" in seen["undecidable"].reason
+    assert "too large to hash" in seen["undecidable"].reason
     assert "more than 100 entries" in seen["floods"].reason
     assert points(db, exercise_id, "check:ssh-up:round:0") == 2
     assert points(db, exercise_id, "check:service-ok:round:0") == 1
