@@ -1,9 +1,13 @@
 """Authorisation matrix: every route and API endpoint × every kind of caller.
 
-A route added without a row here fails ``test_every_route_has_a_row``.
+A route added without a row here fails ``test_every_route_has_a_row``. The
+"instructor" persona runs the world's exercise (is on its staff); an instructor
+who does not is the "other instructor", whose column for the exercise-scoped rows
+is ``tests/authz_rows/staff.py``'s ``OTHER_INSTRUCTOR``.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -12,8 +16,9 @@ from flask.testing import FlaskClient
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from app.models import Role
-from app.services import injects, tokens
+from app.services import injects, staff, tokens
 from tests.authz_rows import PERSONAS, Row, extra_rows
+from tests.authz_rows.staff import OTHER_INSTRUCTOR
 from tests.factories import PASSWORD, add_member, make_exercise, make_user
 
 # 302 for an anonymous web visitor is the redirect to the login page.
@@ -99,7 +104,9 @@ def world(app: Flask, db) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "trainee_b": make_user(db, role=Role.TRAINEE, login="trainee-b"),
         "instructor": make_user(db, role=Role.INSTRUCTOR, login="instructor"),
         "admin": make_user(db, role=Role.ADMIN, login="admin"),
+        "other_instructor": make_user(db, role=Role.INSTRUCTOR, login="other-instructor"),
     }
+    staff.add(db, exercise, "instructor", actor=None)
     add_member(db, team_a, users["trainee_a"])
     add_member(db, team_b, users["trainee_b"])
     api_tokens = {name: tokens.issue(db, user, "matrix", actor=user) for name, user in users.items()}
@@ -146,6 +153,37 @@ def test_matrix(app: Flask, world: dict[str, Any], persona: str) -> None:
         if status != row.expect[column]:
             mismatches.append(f"{row.method} {row.path}: got {status}, want {row.expect[column]}")
     assert mismatches == [], f"{persona}:\n" + "\n".join(mismatches)
+
+
+# A path about one exercise or one of its teams (whatever the id).
+EXERCISE_SCOPED = re.compile(r"^(/api/v1|/review)?/(exercises|teams)/(\{\w+\}|\d+)")
+
+
+def other_instructor_expects(row: Row) -> int:
+    """The other instructor's cell: OTHER_INSTRUCTOR's (every row about one exercise has one), else the instructor's."""
+    if (row.method, row.path) in OTHER_INSTRUCTOR or EXERCISE_SCOPED.match(row.path):
+        return OTHER_INSTRUCTOR[(row.method, row.path)]
+    return row.expect[PERSONAS.index("instructor")]
+
+
+def test_other_instructor(app: Flask, world: dict[str, Any]) -> None:
+    """An instructor who does not run the exercise: the overview read-only, nothing else about it."""
+    client = app.test_client()
+    response = client.post("/login", data={"login": world["logins"]["other_instructor"], "password": PASSWORD})
+    assert response.status_code == 302, "the other instructor could not log in"
+    mismatches = []
+    for row in ROWS:
+        status = request(client, row, world["ids"], world["tokens"]["other_instructor"])
+        if status != other_instructor_expects(row):
+            mismatches.append(f"{row.method} {row.path}: got {status}, want {other_instructor_expects(row)}")
+    assert mismatches == [], "other_instructor:\n" + "\n".join(mismatches)
+
+
+def test_every_exercise_scoped_row_has_an_other_instructor_cell() -> None:
+    scoped = {(row.method, row.path) for row in ROWS if EXERCISE_SCOPED.match(row.path)}
+    assert sorted(scoped - set(OTHER_INSTRUCTOR)) == [], "exercise-scoped rows without an other-instructor cell"
+    assert sorted(set(OTHER_INSTRUCTOR) - {(row.method, row.path) for row in ROWS}) == [], \
+        "other-instructor cells without a row"
 
 
 def test_every_route_has_a_row(app: Flask) -> None:

@@ -1,10 +1,14 @@
 """API resources: thin wrappers over the service layer."""
 from __future__ import annotations
 
-from flask_smorest import Blueprint, abort
+from functools import wraps
+from typing import Callable
+
+from flask_smorest import abort
 from sqlalchemy.orm import Session
 
 from app.api.auth import api_user, authenticate_request, require_api_role
+from app.api.parsing import Blueprint
 from app.api.schemas import (
     AdjustmentSchema,
     AuditEventSchema,
@@ -18,8 +22,8 @@ from app.api.schemas import (
     TransitionSchema,
     UserSchema,
 )
-from app.models import Role, Team
-from app.services import accounts, audit, exercises, ledger, lifecycle, scenarios, scores
+from app.models import Exercise, Role, Team
+from app.services import accounts, audit, exercises, ledger, lifecycle, scenarios, scores, staff
 from app.services.errors import ServiceError
 from app.web.context import client_ip, db_session
 
@@ -34,6 +38,26 @@ for _blueprint in BLUEPRINTS:
 
 def _fail(exc: ServiceError):  # type: ignore[no-untyped-def]
     abort(exc.status, message=str(exc))
+
+
+def _exercise_to_run(session: Session, exercise_id: int) -> Exercise:
+    """404 when there is no such exercise, 403 when the caller does not run it (``app.services.staff``)."""
+    try:
+        exercise = exercises.get_exercise(session, exercise_id)
+        staff.require_runner(exercise, api_user())
+    except ServiceError as exc:
+        _fail(exc)
+    return exercise
+
+
+def runs_exercise(view: Callable) -> Callable:  # type: ignore[type-arg]
+    """Refuse a caller who does not run the route's exercise before its body is even read."""
+    @wraps(view)
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        _exercise_to_run(db_session(), kwargs["exercise_id"])
+        return view(*args, **kwargs)
+
+    return wrapper
 
 
 @me_bp.route("/me")
@@ -95,6 +119,7 @@ def get_exercise(exercise_id: int):  # type: ignore[no-untyped-def]
 @exercise_bp.route("/exercises/<int:exercise_id>/<any(start, pause, resume, 'end-day', finish):action>",
                    methods=["POST"])
 @require_api_role(Role.INSTRUCTOR)
+@runs_exercise
 @exercise_bp.arguments(TransitionSchema)
 @exercise_bp.response(200, ExerciseSchema)
 def transition(body: dict, exercise_id: int, action: str):  # type: ignore[no-untyped-def]
@@ -114,6 +139,7 @@ def transition(body: dict, exercise_id: int, action: str):  # type: ignore[no-un
 
 @exercise_bp.route("/exercises/<int:exercise_id>/scores")
 @require_api_role(Role.INSTRUCTOR)
+@runs_exercise
 @exercise_bp.response(200, StandingSchema(many=True))
 def scoreboard(exercise_id: int):  # type: ignore[no-untyped-def]
     """The scoreboard: teams by points, ties sharing a rank."""
@@ -126,6 +152,7 @@ def scoreboard(exercise_id: int):  # type: ignore[no-untyped-def]
 
 @exercise_bp.route("/exercises/<int:exercise_id>/teams/<int:number>/score-events")
 @require_api_role(Role.INSTRUCTOR)
+@runs_exercise
 @exercise_bp.response(200, TeamScoreSchema)
 def team_score_events(exercise_id: int, number: int):  # type: ignore[no-untyped-def]
     """A team's points by source and its newest 200 score events."""
@@ -138,6 +165,7 @@ def team_score_events(exercise_id: int, number: int):  # type: ignore[no-untyped
 
 @exercise_bp.route("/exercises/<int:exercise_id>/adjustments", methods=["POST"])
 @require_api_role(Role.INSTRUCTOR)
+@runs_exercise
 @exercise_bp.arguments(AdjustmentSchema)
 @exercise_bp.response(201, ScoreEventSchema)
 def adjust(body: dict, exercise_id: int):  # type: ignore[no-untyped-def]

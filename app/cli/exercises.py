@@ -8,7 +8,7 @@ import click
 from flask.cli import with_appcontext
 
 from app.cli.context import database
-from app.services import exercises, scenarios
+from app.services import exercises, scenarios, staff
 from app.services import roster as roster_service
 from app.services.exercises import ExerciseDraft
 
@@ -54,6 +54,44 @@ def list_(as_json: bool) -> None:
         return
     for row in rows:
         click.echo(f"{row['id']}\t{row['state']}\t{row['scenario']}\t{row['teams']} teams\t{row['name']}")
+
+
+@exercise.group("staff")
+def staff_group() -> None:
+    """The instructors who run an exercise (the CLI acts as the operator: never refused)."""
+
+
+@staff_group.command("list")
+@click.argument("exercise_id", type=int)
+@with_appcontext
+def staff_list(exercise_id: int) -> None:
+    """Print the exercise's instructors, one ``login<TAB>name`` a line."""
+    with database().transaction() as session:
+        rows = [(u.login, u.display_name) for u in staff.members(exercises.get_exercise(session, exercise_id))]
+    for login, name in rows:
+        click.echo(f"{login}\t{name}")
+
+
+@staff_group.command("add")
+@click.argument("exercise_id", type=int)
+@click.argument("login")
+@with_appcontext
+def staff_add(exercise_id: int, login: str) -> None:
+    """Let the instructor LOGIN run the exercise."""
+    with database().transaction() as session:
+        staff.add(session, exercises.get_exercise(session, exercise_id), login, actor=None)
+    click.echo(f"exercise {exercise_id}: {login} added to the staff")
+
+
+@staff_group.command("remove")
+@click.argument("exercise_id", type=int)
+@click.argument("login")
+@with_appcontext
+def staff_remove(exercise_id: int, login: str) -> None:
+    """Take the instructor LOGIN off the exercise's staff (the last one stays)."""
+    with database().transaction() as session:
+        staff.remove(session, exercises.get_exercise(session, exercise_id), login, actor=None)
+    click.echo(f"exercise {exercise_id}: {login} removed from the staff")
 
 
 @click.group()

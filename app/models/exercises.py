@@ -81,6 +81,28 @@ class Exercise(Base):
     teams: Mapped[list["Team"]] = relationship(
         back_populates="exercise", cascade="all, delete-orphan", order_by="Team.number"
     )
+    staff: Mapped[list["ExerciseStaff"]] = relationship(
+        back_populates="exercise", cascade="all, delete-orphan", order_by="ExerciseStaff.id"
+    )
+
+
+class ExerciseStaff(Base):
+    """An instructor who runs an exercise (its creator first); other instructors only look at it.
+
+    See ``app.services.staff`` for who may add and remove them.
+    """
+
+    __tablename__ = "exercise_staff"
+    __table_args__ = (UniqueConstraint("exercise_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exercise_id: Mapped[int] = mapped_column(ForeignKey("exercises.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    exercise: Mapped[Exercise] = relationship(back_populates="staff")
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
 
 
 class Team(Base):

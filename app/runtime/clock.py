@@ -6,16 +6,17 @@ time source is the caller's, so tests never wait for real minutes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Sequence
 
 
 @dataclass(frozen=True)
 class ClockReading:
     day: int
-    seconds: float  # exercise seconds since the start of ``day``
+    seconds: float  # exercise seconds since the start of ``day`` (never past the day's length)
     running: bool
     speed: float
+    ended: bool = False  # the day's length is reached: nothing more happens on this day
 
     @property
     def hhmmss(self) -> str:
@@ -23,17 +24,24 @@ class ClockReading:
         return f"{whole // 3600:02d}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
-def read(*, day: int, elapsed: float, started_at: datetime | None, speed: float, now: datetime) -> ClockReading:
-    """Seconds already banked in this day, plus the running stretch scaled by the speed factor."""
-    if started_at is None:
-        return ClockReading(day, elapsed, False, speed)
-    running_for = max((now - started_at).total_seconds(), 0.0)
-    return ClockReading(day, elapsed + running_for * speed, True, speed)
+def read(*, day: int, elapsed: float, started_at: datetime | None, speed: float, now: datetime,
+         length: float | None = None) -> ClockReading:
+    """Seconds already banked in this day, plus the running stretch scaled by the speed factor.
+
+    With the day's *length*, the reading stops there (``ended``): the clock
+    never shows, and nothing is ever dated, past the end of the day.
+    """
+    seconds = elapsed
+    if started_at is not None:
+        seconds += max((now - started_at).total_seconds(), 0.0) * speed
+    if length is not None and seconds >= length:
+        return ClockReading(day, length, started_at is not None, speed, ended=True)
+    return ClockReading(day, seconds, started_at is not None, speed)
 
 
-def bank(*, elapsed: float, started_at: datetime | None, speed: float, now: datetime) -> float:
-    """The day's exercise seconds at *now*, to store when the clock stops (pause, end of day)."""
-    return read(day=1, elapsed=elapsed, started_at=started_at, speed=speed, now=now).seconds
+def reached_at(*, elapsed: float, started_at: datetime, speed: float, length: float) -> datetime:
+    """The wall-clock moment a running day reached its *length*."""
+    return started_at + timedelta(seconds=max(length - elapsed, 0.0) / speed)
 
 
 def timeline(day: int, seconds: float, day_lengths: Sequence[float]) -> float:

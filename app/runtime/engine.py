@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models import Exercise, ExerciseState, InjectRun, Message, RunStatus, Team, TimelineEvent, utcnow
 from app.runtime import diskwatch, lease
+from app.runtime.dayend import end_due_days
 from app.runtime.clock import ClockReading
 from app.runtime.rounds import Scorer
 from app.runtime.triggers import Decision, RunView, plan
@@ -119,6 +120,7 @@ class Engine:
         slow attack (a brute force of minutes) never holds back the others.
         """
         decided = 0
+        end_due_days(self.database, self.now())  # a day over its length ends before anything else happens
         with self.database.session() as session:
             ids = list(session.scalars(select(Exercise.id).where(Exercise.state == ExerciseState.RUNNING)))
         for exercise_id in ids:
@@ -153,6 +155,8 @@ class Engine:
 
     def _tick_team(self, session: Session, exercise: Exercise, model: Scenario, team: Team) -> int:
         reading = lifecycle.reading(exercise, self.now())
+        if reading.ended:  # nothing fires after the day's end (the next tick ends the day)
+            return 0
         rows = {r.inject_id: r for r in session.scalars(
             select(InjectRun).where(InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id))}
         views = {k: RunView(r.status, r.day, r.started_seconds) for k, r in rows.items()}

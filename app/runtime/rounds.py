@@ -29,7 +29,7 @@ from app.models import (
     TeamRange, utcnow,
 )
 from app.runtime.triggers import FINISHED
-from app.services import ledger, ranges, scenarios
+from app.services import ledger, lifecycle, ranges, scenarios
 from range.engine import DockerRangeEngine
 from range.probes import RangeProbe
 from scoring.checks import CheckResult, run_check
@@ -93,7 +93,10 @@ class Scorer:
             if exercise is None or exercise.state is not ExerciseState.RUNNING:
                 return None
             model = scenarios.parsed(exercise.scenario)
-            when = ledger.moment(exercise, started_at)
+            reading = lifecycle.reading(exercise, started_at)
+            if reading.ended:  # no round at or after the day's end (the engine is ending the day)
+                return None
+            when = ledger.at(exercise, reading.day, reading.seconds)
             number = int(when.timeline // model.round_seconds)
             last = session.scalar(select(func.max(ScoringRound.number)).where(ScoringRound.exercise_id == exercise_id))
             if last is not None and last >= number:

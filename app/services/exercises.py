@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Exercise, Membership, Prefecture, Role, Scenario, Team, User
-from app.services import audit
+from app.models.exercises import ExerciseStaff
+from app.services import audit, staff
 from app.services.errors import N_, Forbidden, InvalidInput, NotFound
 from app.services.text import is_plain_text
 
@@ -63,6 +64,8 @@ def create_exercise(
         created_by=actor,
     )
     exercise.teams = [Team(number=n, name=team_name(n)) for n in range(1, draft.team_count + 1)]
+    if actor is not None:  # the creator runs it; one made from the CLI is left to the administrators
+        exercise.staff = [ExerciseStaff(user=actor, added_by_id=actor.id)]
     session.add(exercise)
     session.flush()
     audit.record(
@@ -84,13 +87,15 @@ def get_exercise(session: Session, exercise_id: int) -> Exercise:
 
 
 def get_team_for(session: Session, user: User, team_id: int) -> Team:
-    """The team, if *user* may see it: staff see every team, a trainee only their own."""
+    """The team, if *user* may see it: a trainee only their own, an instructor the teams of an exercise
+    they run (``app.services.staff``), an administrator every team."""
     team = session.get(Team, team_id)
     if team is None:
         raise NotFound(N_("no team %(id)d"), id=team_id)
-    if user.has_role(Role.INSTRUCTOR):
-        return team
     if any(m.user_id == user.id for m in team.memberships):
+        return team
+    if user.has_role(Role.INSTRUCTOR):
+        staff.require_runner(team.exercise, user)
         return team
     raise Forbidden(N_("this team is not yours"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -15,13 +15,14 @@ from wtforms import SelectChoice
 
 from app.i18n import localized, select_locale, state_label, translate
 from app.models import Exercise, Prefecture, RangeState, Role, Scenario
-from app.services import exercises, injects, lifecycle, ranges, roster, scenarios
+from app.services import exercises, injects, lifecycle, ranges, roster, scenarios, staff
 from app.services.errors import ServiceError
 from app.web import live as live_view
 from app.web.access import require_role
 from app.web.caching import no_store
 from app.web.context import client_ip, db_session
 from app.web.forms import ExerciseForm, RosterConfirmForm, RosterForm, TransitionForm
+from app.web.staff import StaffForm, exercise_to_run, exercise_to_view, runs
 
 LEVELS = {"beginner": _l("Beginner"), "intermediate": _l("Intermediate"), "advanced": _l("Advanced")}
 
@@ -101,7 +102,33 @@ def _scenario_details(scenario: Scenario) -> dict[str, object]:
 @bp.route("/<int:exercise_id>")
 @require_role(Role.INSTRUCTOR)
 def show(exercise_id: int) -> tuple[str, int]:
-    return _render_show(_get(exercise_id))
+    """The overview: every instructor may look; only its staff and administrators get the controls."""
+    return _render_show(exercise_to_view(exercise_id))
+
+
+@bp.route("/<int:exercise_id>/staff", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def change_staff(exercise_id: int) -> Response | tuple[str, int]:
+    """Add an instructor to the exercise's staff, or (``remove=1``) take one off; its staff or an administrator."""
+    session = db_session()
+    exercise = exercise_to_run(exercise_id)
+    form = StaffForm()
+    if not form.validate_on_submit():
+        return _render_show(exercise, 400, staff_form=form)
+    change = staff.remove if request.form.get("remove") == "1" else staff.add
+    try:
+        user = change(session, exercise, form.login.data or "", actor=current_user._get_current_object(),
+                      ip=client_ip())
+    except ServiceError as exc:
+        session.rollback()
+        form.login.errors = [*form.login.errors, translate(exc.text)]
+        return _render_show(exercise, exc.status, staff_form=form)
+    session.commit()
+    if change is staff.add:
+        flash(_("%(name)s now runs this exercise.", name=user.display_name), "info")
+    else:
+        flash(_("%(name)s no longer runs this exercise.", name=user.display_name), "info")
+    return redirect(url_for(".show", exercise_id=exercise.id))
 
 
 @bp.route("/<int:exercise_id>/<any(start, pause, resume, 'end-day', finish):action>", methods=["POST"])
@@ -185,7 +212,8 @@ def _render_with(exercise: Exercise, **form: object) -> tuple[str, int]:
 
 def _render_show(exercise: Exercise, status: int = 200, **overrides: object) -> tuple[str, int]:
     session = db_session()
-    values: dict[str, object] = {"roster_form": RosterForm(formdata=None), **_controls(exercise)}
+    values: dict[str, object] = {"roster_form": RosterForm(formdata=None), "staff_form": StaffForm(formdata=None),
+                                 "can_run": runs(exercise), "staff": staff.members(exercise), **_controls(exercise)}
     values.update(overrides)
     team_ranges = ranges.rows_for(session, exercise)
     building = any(row is not None and row.state in (RangeState.PENDING, RangeState.CREATING)
@@ -260,7 +288,5 @@ def _controls(exercise: Exercise) -> dict[str, object]:
 
 
 def _get(exercise_id: int) -> Exercise:
-    try:
-        return exercises.get_exercise(db_session(), exercise_id)
-    except ServiceError:
-        abort(404)
+    """The exercise a control changes: its staff and administrators only (403 for other instructors)."""
+    return exercise_to_run(exercise_id)

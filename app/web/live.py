@@ -16,12 +16,13 @@ from werkzeug.wrappers import Response
 from wtforms import SelectChoice
 
 from app.i18n import INJECT_LABELS, text_of, translate
-from app.models import Exercise, Role
-from app.services import disk, exercises, lifecycle, live, range_jobs, scenarios, tasks
+from app.models import Exercise, ExerciseState, Role
+from app.services import disk, lifecycle, live, range_jobs, scenarios, tasks
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
 from app.web.forms import ButtonForm, HintReleaseForm, InjectControlForm, MessageForm, TransitionForm
+from app.web.staff import exercise_to_run
 
 bp = Blueprint("live", __name__, url_prefix="/exercises")
 
@@ -71,8 +72,9 @@ def render_live(exercise: Exercise, status: int = 200, **forms: object) -> tuple
 def actions(exercise: Exercise) -> list[str]:
     """The lifecycle buttons this exercise's state allows."""
     allowed = [a for a, states in lifecycle.ALLOWED_FROM.items() if exercise.state in states]
-    if exercise.current_day >= exercise.days and "end_day" in allowed:
-        allowed.remove("end_day")
+    if exercise.current_day >= exercise.days:  # the last day: no next day to end this one for, nor to start
+        allowed = [a for a in allowed
+                   if a != "end_day" and not (a == "start" and exercise.state is ExerciseState.DAY_ENDED)]
     return allowed
 
 
@@ -197,7 +199,5 @@ def _range_job(exercise: Exercise, start, done: str) -> Response:  # type: ignor
 
 
 def _get(exercise_id: int) -> Exercise:
-    try:
-        return exercises.get_exercise(db_session(), exercise_id)
-    except ServiceError:
-        abort(404)
+    """The live view and the readiness board are the exercise's staff's (and the administrators')."""
+    return exercise_to_run(exercise_id)

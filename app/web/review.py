@@ -18,7 +18,7 @@ from wtforms.validators import Optional
 
 from app.i18n import INJECT_LABELS, localized, text_of, translate
 from app.models import Exercise, Role, RunStatus, Team, utcnow
-from app.services import aar, audit, exports, ledger, review
+from app.services import aar, audit, exports, ledger, review, staff
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
@@ -194,10 +194,16 @@ def _aar_labels() -> dict[str, object]:
 
 
 def _exercise(exercise_id: int) -> Exercise:
+    """An exercise's review (ranking, breakdowns, AARs, exports with names): its staff and administrators."""
     try:
-        return review.get_exercise(db_session(), exercise_id)
+        found = review.get_exercise(db_session(), exercise_id)
     except ServiceError:
         abort(404)
+    try:
+        staff.require_runner(found, current_user._get_current_object())
+    except ServiceError as exc:
+        abort(exc.status)
+    return found
 
 
 def _team(exercise: Exercise, number: int) -> Team:

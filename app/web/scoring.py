@@ -11,11 +11,12 @@ from wtforms import SelectChoice
 from app.i18n import text_of, translate
 from app.models import Exercise, ReportStatus, ReportVersion, Role, ScoreEvent, ScoreSource, Team
 from app.scenario.model import Report
-from app.services import exercises, ledger, reports, scenarios, scores, team_scores
+from app.services import ledger, reports, scenarios, scores, team_scores
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session
 from app.web.forms import AdjustmentForm, ButtonForm, GradeForm, grade_form
+from app.web.staff import exercise_to_run
 
 bp = Blueprint("scoring", __name__, url_prefix="/exercises")
 
@@ -237,7 +238,4 @@ def _team(exercise: Exercise, number: int) -> Team:
 
 
 def _get(exercise_id: int) -> Exercise:
-    try:
-        return exercises.get_exercise(db_session(), exercise_id)
-    except ServiceError:
-        abort(404)
+    return exercise_to_run(exercise_id)  # 404, or 403 for an instructor who does not run it
