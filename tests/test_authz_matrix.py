@@ -91,6 +91,7 @@ ROWS = [
     # The portals' own rows, one module each under tests/authz_rows/.
     *extra_rows(),
     # Logging out comes last: it ends the session the rows above use.
+    Row("POST", "/account/logout-everywhere", (302, 302, 302, 302, 302)),
     Row("POST", "/logout", (302, 302, 302, 302, 302)),
 ]
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.cli import cli
 from app.models import AuditEvent, Exercise, Membership, Organisation, Role, User
+from app.services import staff
 from app.services.roster import RosterError, import_roster
 from tests.factories import make_exercise, make_user
 
@@ -270,8 +271,10 @@ def upload(client: FlaskClient, exercise_id: int, data: bytes, filename: str = "
 
 
 @pytest.fixture
-def instructor(db: Session, auth) -> None:  # type: ignore[no-untyped-def]
+def instructor(db: Session, auth, exercise_id: int) -> None:  # type: ignore[no-untyped-def]
+    """An instructor who runs the exercise (its staff), signed in."""
     make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    staff.add(db, db.get(Exercise, exercise_id), "sensei", actor=None)
     db.commit()
     assert auth.login("sensei").status_code == 302
 
