@@ -11,6 +11,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.extensions import babel, csrf, login_manager
     from app.i18n import select_locale, select_timezone
     from app.web import register_web
+    from app.web.converters import BoundedIntegerConverter
     from app.api import register_api
 
     settings = settings or Settings.from_env()
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None) -> Flask:
         n = settings.trusted_proxies
         flask_app.wsgi_app = ProxyFix(flask_app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
     flask_app.extensions["mamori.db"] = Database(settings.database_url)
+    # Before any route: every <int:…> of the web UI and the API matches only what the database can hold.
+    flask_app.url_map.converters["int"] = BoundedIntegerConverter
 
     login_manager.init_app(flask_app)
     csrf.init_app(flask_app)

@@ -70,10 +70,11 @@ class TransitionSchema(Schema):
 
 class ExerciseCreateSchema(Schema):
     scenario = fields.Str(required=True)
-    teams = fields.Int(required=True, validate=validate.Range(1, MAX_TEAMS))
+    teams = fields.Int(required=True, strict=True, validate=validate.Range(1, MAX_TEAMS))
     name = fields.Str(load_default="", validate=validate.Length(max=200))
     venue = fields.Str(load_default="", validate=validate.Length(max=200))
-    prefecture_id = fields.Int(load_default=None, allow_none=True)
+    # JIS X 0401 codes; a float (1e20) or a number the database cannot hold is refused with 422, never stored.
+    prefecture_id = fields.Int(load_default=None, allow_none=True, strict=True, validate=validate.Range(1, 47))
     starts_on = fields.Date(load_default=None, allow_none=True)
     ends_on = fields.Date(load_default=None, allow_none=True)
 

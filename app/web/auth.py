@@ -23,8 +23,13 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths; anything else goes home."""
-    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+    """Only same-site relative paths of printable characters; anything else goes home.
+
+    A backslash counts as a slash for browsers (``/\\evil.example``); a control character (CR/LF) cannot go
+    into a Location header at all.
+    """
+    if (target and target.startswith("/") and not target.startswith(("//", "/\\")) and target.isprintable()
+            and len(target) <= 2000 and not urlsplit(target).netloc):
         return target
     return url_for("main.index")
 

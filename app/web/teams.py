@@ -13,6 +13,7 @@ from app.services import exercises, injects, ranges, team_portal, team_scores
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import db_session, settings
+from app.web.converters import query_id
 from app.web.scoring import SOURCE_LABELS, describe, source_titles
 
 bp = Blueprint("teams", __name__, url_prefix="/teams")
@@ -70,7 +71,7 @@ def score(team_id: int) -> str:
     staff = current_user.has_role(Role.INSTRUCTOR)
     if not (exercise.scores_visible or staff):
         return render_template("teams/score.html", team=team, exercise=exercise, view=None, staff=False)
-    before = request.args.get("before", type=int)
+    before = request.args.get("before", type=query_id)
     view = team_scores.visible_score(db_session(), team, before_id=before)
     return render_template("teams/score.html", team=team, exercise=exercise, view=view, staff=staff,
                            before=before, titles=source_titles(exercise), source_labels=SOURCE_LABELS,
