@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Exercise, ExerciseState, InjectRun, Membership, Role, RunStatus, Scenario, Team, User, utcnow
 from app.scenario import load_scenario_file
-from app.services import accounts, exercises, lifecycle
+from app.services import accounts, exercises, lifecycle, staff
 
 PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
@@ -49,20 +49,28 @@ def make_scenario(session: Session, *, slug: str = "demo", days: int = 1, versio
 
 
 def make_exercise(session: Session, *, teams: int = 2, scenario: Scenario | None = None,
-                  name: str = "テスト演習") -> Exercise:
+                  name: str = "テスト演習", instructor: User | None = None) -> Exercise:
+    """An exercise made by *instructor* (who then runs it), or by the operator (no staff: administrators only)."""
     scenario = scenario or make_scenario(session, slug=f"demo{next(_counter)}")
     exercise = exercises.create_exercise(
-        session, scenario, exercises.ExerciseDraft(name=name, team_count=teams), actor=None
+        session, scenario, exercises.ExerciseDraft(name=name, team_count=teams), actor=instructor
     )
     session.flush()
     return exercise
 
 
+def run_by(session: Session, exercise: Exercise, *instructors: User) -> Exercise:
+    """Put *instructors* on the exercise's staff (as an administrator would)."""
+    for instructor in instructors:
+        staff.add(session, exercise, instructor.login, actor=None)
+    return exercise
+
+
 def make_running_exercise(session: Session, *, teams: int = 2, elapsed: float = 1300.0,
-                          fired: dict[str, float] | None = None) -> Exercise:
+                          fired: dict[str, float] | None = None, instructor: User | None = None) -> Exercise:
     """An exercise of the minimal scenario started *elapsed* seconds ago at speed 1, with the injects
     *fired* (inject id → second of day 1 it started) done for every team."""
-    exercise = make_exercise(session, teams=teams)
+    exercise = make_exercise(session, teams=teams, instructor=instructor)
     exercise.state = ExerciseState.READY
     lifecycle.start(session, exercise, actor=None, speed=1, now=utcnow() - timedelta(seconds=elapsed))
     for team in exercise.teams:

@@ -6,8 +6,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.models import ApiToken, AuditEvent, Exercise, Role, User
-from app.services import tokens
+from app.models import ApiToken, AuditEvent, Exercise, Role, Team, User
+from app.services import staff, tokens
 from tests.factories import add_member, make_exercise, make_scenario, make_user
 
 
@@ -249,8 +249,11 @@ def test_trainee_cannot_see_another_team(client, two_teams):
     assert "他の 班" not in response.get_data(as_text=True)
 
 
-def test_instructor_sees_any_team(client, db, two_teams, instructor_token):
+def test_instructor_sees_any_team_of_an_exercise_they_run(client, db, two_teams, instructor_token):
     _raw, _own, other = two_teams
+    assert client.get(f"/api/v1/teams/{other}", headers=bearer(instructor_token)).status_code == 403
+    staff.add(db, db.get(Team, other).exercise, "sensei", actor=None)
+    db.commit()
 
     response = client.get(f"/api/v1/teams/{other}", headers=bearer(instructor_token))
 

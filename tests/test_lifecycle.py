@@ -11,7 +11,7 @@ from app.models import AuditEvent, ExerciseState, Role
 from app.runtime import clock
 from app.services import lifecycle, tokens
 from app.services.errors import Conflict, InvalidInput
-from tests.factories import make_exercise, make_scenario, make_user
+from tests.factories import make_exercise, make_scenario, make_user, run_by
 
 T0 = datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc)
 
@@ -93,6 +93,7 @@ def test_the_cli_steers_the_clock(app, db) -> None:  # type: ignore[no-untyped-d
 def test_the_api_and_the_web_steer_the_clock(client, db, auth) -> None:  # type: ignore[no-untyped-def]
     exercise = ready_exercise(db)
     instructor = make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    run_by(db, exercise, instructor)
     token = tokens.issue(db, instructor, "t", actor=instructor)
     db.commit()
     headers = {"Authorization": f"Bearer {token}"}
@@ -109,3 +110,50 @@ def test_the_api_and_the_web_steer_the_clock(client, db, auth) -> None:  # type:
     assert "一時停止中" in paused.get_data(as_text=True)
     db.expire_all()
     assert db.get(type(exercise), exercise.id).state is ExerciseState.PAUSED
+
+
+# A day ends at its length (issue 14 item 13) ---------------------------------------------------------------------
+
+
+def test_the_clock_stops_at_the_day_s_length() -> None:
+    reading = clock.read(day=1, elapsed=0, started_at=T0, speed=1, now=at(42 * 3600 + 240), length=4.5 * 3600)
+    assert reading.hhmmss == "04:30:00" and reading.ended  # not "42:04"
+    assert not clock.read(day=1, elapsed=0, started_at=T0, speed=1, now=at(100), length=4.5 * 3600).ended
+
+
+def test_each_day_ends_by_itself_and_no_round_is_written_after(app, db) -> None:  # type: ignore[no-untyped-def]
+    from app.models import ScoringRound, TimelineEvent
+    from app.runtime.dayend import end_due_days
+    from app.runtime.rounds import Scorer
+    from app.web.live import actions
+
+    database = app.extensions["mamori.db"]
+    exercise = ready_exercise(db)  # two days of 02:00
+    lifecycle.start(db, exercise, actor=None, speed=60, now=T0)
+    db.commit()
+    scorer = Scorer(database, None, "test", now=lambda: at(119))  # 01:59: a round (no range to check)
+    assert [s.number for s in scorer.tick()] == [238]
+    assert end_due_days(database, at(119)) == []
+    scorer.now = lambda: at(125)  # 02:05: no round, and the engine ends day 1
+    assert scorer.tick() == []
+    assert end_due_days(database, at(125)) == [exercise.id]
+    db.expire_all()
+    assert exercise.state is ExerciseState.DAY_ENDED and exercise.clock_elapsed == 7200
+    assert lifecycle.reading(exercise, at(9999)).hhmmss == "02:00:00" and "start" in actions(exercise)
+
+    lifecycle.start(db, exercise, actor=None, now=at(1000))  # day 2, at 60× as before
+    db.commit()
+    assert end_due_days(database, at(1000 + 7200 / 60)) == [exercise.id]
+    db.expire_all()
+    assert (exercise.state, exercise.current_day) == (ExerciseState.DAY_ENDED, 2)
+    assert actions(exercise) == ["finish"], "no third day to start"
+    with pytest.raises(Conflict, match="last day"):
+        lifecycle.start(db, exercise, actor=None, now=at(2000))
+    lifecycle.finish(db, exercise, actor=None, now=at(2000))
+    db.commit()
+    assert [r for r in db.scalars(select(ScoringRound.number))] == [238]
+    marks = db.scalars(select(TimelineEvent).where(TimelineEvent.kind == lifecycle.DAY_OVER)
+                       .order_by(TimelineEvent.id)).all()
+    assert [(m.day, m.at) for m in marks] == [(1, at(120)), (2, at(1120))]
+    assert db.scalars(select(AuditEvent.action).where(AuditEvent.action == "exercise.day_over")).all() == \
+        ["exercise.day_over"] * 2

@@ -16,15 +16,15 @@ from app.models import (
     RunStatus, ScoreEvent, ScoreSource, ScoringRound, TaskAttempt, Team, TeamScore, User,
 )
 from app.services import ledger, live, ranges, tasks
-from tests.factories import add_member, make_exercise, make_running_exercise, make_user
+from tests.factories import add_member, make_exercise, make_running_exercise, make_user, run_by
 
 TASK = "infected-host"
 HINT_JA = "プロセス一覧を見てみましょう。"
 
 
-def running(db: Session, teams: int) -> Exercise:
-    """A running exercise, 30 minutes into day 1."""
-    return make_running_exercise(db, teams=teams, elapsed=1800)
+def running(db: Session, teams: int, instructor: User | None = None) -> Exercise:
+    """A running exercise, 30 minutes into day 1 (run by *instructor*)."""
+    return make_running_exercise(db, teams=teams, elapsed=1800, instructor=instructor)
 
 
 def add_round(db: Session, exercise: Exercise, number: int, results: dict[Team, str]) -> None:
@@ -108,7 +108,7 @@ def test_the_board_shows_each_teams_injects_checks_answers_reports_and_score(db:
 
 
 def test_the_live_page_and_its_fragment(client: FlaskClient, db: Session, sensei: User) -> None:
-    exercise = running(db, teams=2)
+    exercise = running(db, teams=2, instructor=sensei)
     activity(db, exercise)
     db.add(InjectRun(exercise_id=exercise.id, team_id=exercise.teams[1].id, inject_id="police-call",
                      status=RunStatus.HELD))
@@ -170,7 +170,7 @@ def test_the_polled_fragments_make_as_many_queries_for_30_teams_as_for_3(
         app: Flask, client: FlaskClient, db: Session, sensei: User) -> None:
     counts = {}
     for teams in (3, 30):
-        exercise = running(db, teams=teams)
+        exercise = running(db, teams=teams, instructor=sensei)
         activity(db, exercise)
         for team in exercise.teams:
             row = ranges.team_range(db, team)
@@ -188,7 +188,7 @@ def test_the_polled_fragments_make_as_many_queries_for_30_teams_as_for_3(
 
 
 def test_the_readiness_board_shows_every_team_and_host(client: FlaskClient, db: Session, sensei: User) -> None:
-    exercise = make_exercise(db, teams=3)
+    exercise = make_exercise(db, teams=3, instructor=sensei)
     one, two, _three = exercise.teams
     ready = ranges.team_range(db, one)
     ready.state, ready.gateway_port = RangeState.READY, 42001
@@ -229,7 +229,8 @@ def open_task(db: Session) -> Exercise:
 
 def test_a_released_hint_shows_to_that_team_only_and_costs_nothing(
         app: Flask, client: FlaskClient, db: Session, sensei: User, open_task: Exercise) -> None:
-    exercise = open_task
+    exercise = run_by(db, open_task, sensei)
+    db.commit()
     team_a, team_b = exercise.teams
 
     response = client.post(f"/exercises/{exercise.id}/hints", data={"hint": f"{TASK}:0", "team": "1"})
@@ -286,6 +287,8 @@ def test_hint_release_refusals(db: Session, open_task: Exercise) -> None:
 
 def test_control_forms_show_errors_beside_their_fields(client: FlaskClient, db: Session, sensei: User,
                                                         open_task: Exercise) -> None:
+    run_by(db, open_task, sensei)
+    db.commit()
     base = f"/exercises/{open_task.id}"
     hint = client.post(f"{base}/hints", data={"hint": "nonsense:0", "team": "99"})
     html = hint.get_data(as_text=True)
@@ -335,7 +338,7 @@ ROSTER = "name,organisation,login,team\n山田 太郎,港区役所,minato-yamada
 
 
 def test_the_roster_preview_imports_nothing_until_confirmed(client: FlaskClient, db: Session, sensei: User) -> None:
-    exercise = make_exercise(db, teams=2)
+    exercise = make_exercise(db, teams=2, instructor=sensei)
     db.commit()
     preview = client.post(f"/exercises/{exercise.id}/roster", content_type="multipart/form-data",
                           data={"roster": (io.BytesIO(ROSTER.encode()), "名簿.csv"), "preview": "1"})
@@ -353,7 +356,7 @@ def test_the_roster_preview_imports_nothing_until_confirmed(client: FlaskClient,
 
 
 def test_a_bad_roster_preview_lists_the_lines(client: FlaskClient, db: Session, sensei: User) -> None:
-    exercise = make_exercise(db, teams=2)
+    exercise = make_exercise(db, teams=2, instructor=sensei)
     db.commit()
     bad = "name,organisation,login,team\n,港区役所,minato-yamada,Team 01\n佐藤 花子,港区役所\n"
     preview = client.post(f"/exercises/{exercise.id}/roster", content_type="multipart/form-data",

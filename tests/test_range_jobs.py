@@ -18,7 +18,7 @@ from app.services import exercises, range_jobs, ranges, scenarios
 from app.services.errors import Conflict, InvalidInput, NotFound
 from app.services.exercises import ExerciseDraft
 from app.settings import Settings
-from tests.factories import make_exercise, make_user
+from tests.factories import make_exercise, make_user, run_by
 from tests.test_range.conftest import docker_backend  # noqa: F401  (real Docker, for the last test only)
 
 MINIMAL = Path(__file__).resolve().parent / "scenarios" / "valid" / "minimal.yaml"
@@ -86,7 +86,7 @@ def test_the_web_buttons_flash_and_audit(client: FlaskClient, db: Session, auth,
     row = ranges.team_range(db, exercise.teams[0])
     row.state = RangeState.READY
     row.hosts = [RangeHost(name="ws01", state="exited")]
-    make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    run_by(db, exercise, make_user(db, role=Role.INSTRUCTOR, login="sensei"))
     db.commit()
     auth.login("sensei")
     launcher = FakeLauncher()

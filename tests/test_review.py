@@ -19,7 +19,7 @@ from app.models import (
 from app.runtime import rounds
 from app.services import ledger, lifecycle, reports, scenarios, scores, tasks
 from scoring.checks import CheckResult
-from tests.factories import add_member, make_exercise, make_scenario, make_user
+from tests.factories import add_member, make_exercise, make_scenario, make_user, run_by
 
 T0 = datetime(2026, 11, 27, 0, 0, tzinfo=timezone.utc)  # 09:00 in Tokyo
 TASK, REPORT, CHECK = "infected-host", "first-report", "beacon-stopped"
@@ -78,6 +78,7 @@ def build_world(db: Session, *, teams: int = 3, name: str = "みなと市 演習
         fired(db, exercise, team, "beacon", 600)
         fired(db, exercise, team, "police-call", 1200)
     instructor = make_user(db, role=Role.INSTRUCTOR, login=f"sensei{tag}", display_name="山田講師")
+    run_by(db, exercise, instructor)  # the exercise's instructor
     alice = make_user(db, login=f"kenshu-a{tag}", display_name="佐藤 花子")
     bob = make_user(db, login=f"kenshu-b{tag}", display_name="鈴木 一郎")
     add_member(db, one, alice)
@@ -313,6 +314,8 @@ def test_english_pages_on_request(staff, world) -> None:  # type: ignore[no-unty
 def test_thirty_teams_cost_no_more_queries_than_three(app, db, client, auth) -> None:  # type: ignore[no-untyped-def]
     small = build_world(db, teams=3, name="小さい演習")
     big = build_world(db, teams=30, name="大きい演習", tag="-big")
+    run_by(db, big.exercise, small.instructor)  # one instructor runs both
+    db.commit()
     auth.login("sensei")
     engine = app.extensions["mamori.db"].engine
 

@@ -16,7 +16,7 @@ from app.models import (
     AuditEvent, Exercise, Message, Organisation, ReportVersion, Role, ScoreSource, Team, User,
 )
 from app.services import injects, ledger, lifecycle, reports, scores, team_scores
-from tests.factories import add_member, make_exercise, make_running_exercise, make_user
+from tests.factories import add_member, make_exercise, make_running_exercise, make_user, run_by
 
 BRIEFING_JA = "あなたたちは情報政策課の CSIRT です。"
 BRIEFING_EN = "You are the CSIRT of the IT policy division."
@@ -48,6 +48,7 @@ def world(db: Session) -> World:
     add_member(db, team_a, trainee_a)
     add_member(db, team_b, make_user(db, role=Role.TRAINEE, login="kenshu-b"))
     instructor = make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    run_by(db, exercise, instructor)
     db.commit()
     return World(exercise, team_a, team_b, trainee_a, instructor)
 

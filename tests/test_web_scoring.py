@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Exercise, InjectRun, ReportVersion, Role, Team, TeamScore
 from app.services import tokens
-from tests.factories import add_member, make_running_exercise, make_user
+from tests.factories import add_member, make_running_exercise, make_user, run_by
 
 TASK = "infected-host"
 REPORT = "first-report"
@@ -51,7 +51,7 @@ def world(db: Session) -> World:
     team_a, team_b = exercise.teams
     add_member(db, team_a, make_user(db, role=Role.TRAINEE, login="kenshu-a"))
     add_member(db, team_b, make_user(db, role=Role.TRAINEE, login="kenshu-b"))
-    make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    run_by(db, exercise, make_user(db, role=Role.INSTRUCTOR, login="sensei"))
     db.commit()
     return World(exercise, team_a, team_b)
 
@@ -265,6 +265,7 @@ def test_an_adjustment_appears_on_the_scoreboard_with_its_reason(client, auth, d
 
 def test_the_api_shows_and_adjusts_scores(client, db, world) -> None:  # type: ignore[no-untyped-def]
     sensei = make_user(db, role=Role.INSTRUCTOR, login="api-sensei")
+    run_by(db, world.exercise, sensei)
     raw = tokens.issue(db, sensei, "test", actor=sensei)
     trainee_raw = tokens.issue(db, make_user(db, role=Role.TRAINEE), "test", actor=None)
     db.commit()

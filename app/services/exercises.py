@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.models import Exercise, Membership, Prefecture, Role, Scenario, Team, User
 from app.models.exercises import ExerciseStaff
@@ -80,7 +80,8 @@ def list_exercises(session: Session) -> list[Exercise]:
 
 
 def get_exercise(session: Session, exercise_id: int) -> Exercise:
-    exercise = session.get(Exercise, exercise_id)
+    # Its staff come in the same query: nearly every caller asks ``staff.runs`` next.
+    exercise = session.get(Exercise, exercise_id, options=[joinedload(Exercise.staff)])
     if exercise is None:
         raise NotFound(N_("no exercise %(id)d"), id=exercise_id)
     return exercise

@@ -14,8 +14,8 @@ pytestmark = pytest.mark.browser
 
 
 def test_the_live_view_updates_without_a_reload(live_server: str, page, db) -> None:  # type: ignore[no-untyped-def]
-    make_user(db, role=Role.INSTRUCTOR, login="sensei")
-    exercise = make_exercise(db, teams=2)
+    sensei = make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    exercise = make_exercise(db, teams=2, instructor=sensei)  # the instructor who runs it
     exercise.state = ExerciseState.READY
     lifecycle.start(db, exercise, actor=None, speed=1, now=utcnow() - timedelta(seconds=700))
     db.commit()
