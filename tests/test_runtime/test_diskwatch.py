@@ -18,7 +18,7 @@ from app.services.errors import Conflict
 from range.docker_backend import DockerBackend, DockerFailure
 from range.engine import DockerRangeEngine
 
-from tests.factories import PASSWORD, make_running_exercise, make_user
+from tests.factories import PASSWORD, make_running_exercise, make_user, run_by
 from tests.test_range.plain_hosts import plain_host
 
 pytestmark = pytest.mark.docker
@@ -81,7 +81,7 @@ def test_a_container_over_its_limit_is_paused_and_the_instructor_told(
     assert db.scalar(select(RangeHost.state).where(RangeHost.name == "ws01")) == "paused"  # the readiness board
 
     # The instructor sees it on the live view (Japanese first) and in the polled fragment.
-    make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    run_by(db, exercise, make_user(db, role=Role.INSTRUCTOR, login="sensei"))  # the instructor who runs it
     db.commit()
     client.post("/login", data={"login": "sensei", "password": PASSWORD})
     for path in (f"/exercises/{exercise.id}/live", f"/exercises/{exercise.id}/live/board"):
@@ -105,7 +105,7 @@ def test_a_resumed_host_gets_room_to_clean_up_then_is_paused_again(
         disk.resume_host(db, engine, instance, db.get(Exercise, exercise.id), 2, "ws01")
     db.rollback()
     # The instructor presses the live view's button: `mamori host resume` runs in the background.
-    make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    run_by(db, exercise, make_user(db, role=Role.INSTRUCTOR, login="sensei"))  # the instructor who runs it
     db.commit()
     client.post("/login", data={"login": "sensei", "password": PASSWORD})
     board = client.get(f"/exercises/{exercise.id}/live/board").get_data(as_text=True)
