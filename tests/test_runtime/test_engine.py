@@ -85,7 +85,8 @@ def engine_running_slow(db, settings, exercise) -> subprocess.Popen:  # type: ig
     """Only "slow" left, the clock already past it; a real engine process started and busy with it."""
     for inject in ("beacon", "police-call", "exfil"):
         injects.control(db, exercise, inject, "skip", teams=None, actor=None)
-    lifecycle.start(db, exercise, actor=None, speed=600, now=datetime.now(timezone.utc) - timedelta(seconds=6))
+    # At 60× the 02:00 day has a minute of real time left: the test ends long before the day does.
+    lifecycle.start(db, exercise, actor=None, speed=60, now=datetime.now(timezone.utc) - timedelta(seconds=61))
     db.commit()  # exercise time is already past 01:00: "slow" is due
     env = {**os.environ, "DATABASE_URL": settings.database_url, "MAMORI_INSTANCE_ID": settings.instance_id,
            "MAMORI_INSTANCE_PATH": str(settings.instance_path)}
