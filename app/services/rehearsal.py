@@ -45,7 +45,7 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.db import Database
 from app.models import (
-    CheckResultRow, Exercise, InjectRun, Membership, RangeState, Role, RunStatus, Team, User, utcnow,
+    CheckResultRow, Exercise, ExerciseState, InjectRun, Membership, RangeState, Role, RunStatus, Team, User, utcnow,
 )
 from app.runtime.engine import Engine
 from app.runtime.triggers import FINISHED
@@ -266,7 +266,7 @@ class _Run:
     def _play_day(self, day: int, length: float) -> None:
         with self.database.transaction() as session:
             exercise = self._exercise(session)
-            if day > 1:
+            if day > 1 and exercise.state is not ExerciseState.DAY_ENDED:  # the engine ends a day at its length
                 lifecycle.end_day(session, exercise, actor=None, now=self.clock())
             lifecycle.start(session, exercise, actor=None, speed=self.speed, now=self.clock())
         step = self.model.round_seconds
