@@ -47,6 +47,7 @@ class Settings:
     range_disk_limit_files: int = 200_000
     disk_watch_seconds: int = 30
     host_disk_min_free_mb: int = 2048  # below this the instructor is warned
+    request_read_seconds: int = 10  # a request's head (and small body) must arrive within this (mamori serve)
     testing: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -84,6 +85,7 @@ class Settings:
             secure_cookies=_flag(env.get("MAMORI_SECURE_COOKIES")),
             trusted_proxies=_count(env.get("MAMORI_TRUSTED_PROXIES") or "0", "MAMORI_TRUSTED_PROXIES"),
             scenarios_dir=Path(env.get("MAMORI_SCENARIOS_DIR") or PROJECT_ROOT / "scenarios"),
+            request_read_seconds=_whole(env, "MAMORI_REQUEST_READ_SECONDS", 10, 2, 300),
             **_disk_settings(env),
         )
         values.update(overrides)

@@ -4,17 +4,16 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import time
 
 import click
 from flask.cli import with_appcontext
 
 from app import migrate
 from app.cli.context import database, settings
+from app.serving.supervisor import Child, Supervisor
+from app.serving.worker import READ_TIMEOUT_ENV, PrereadWorker
 from app.services import accounts, scenarios
 from app.settings import ConfigurationError
 from range import hostfw
@@ -62,7 +61,9 @@ def setup(admin_password: str | None) -> None:
 def serve(host: str, port: int, workers: int, threads: int, engine: bool) -> None:
     """Serve the platform with gunicorn, and run the engine beside it (checks the schema and the port first).
 
-    The engine is a separate process, never part of gunicorn; both stop together.
+    The engine is a separate process, never part of gunicorn; it is restarted when it dies, and both
+    stop together on Ctrl-C or SIGTERM. A request must arrive whole within MAMORI_REQUEST_READ_SECONDS
+    before a thread takes it, so slow or half-open connections cannot stall the server.
     """
     migrate.require_current(database())
     ensure_port_free(host, port)
@@ -71,44 +72,24 @@ def serve(host: str, port: int, workers: int, threads: int, engine: bool) -> Non
     if gunicorn is None:
         raise ConfigurationError("gunicorn is not installed in this environment (run `make install`)")
     click.echo(f"Mamori on http://{host}:{port}/ (settings from the environment, {settings().instance_path})")
-    commands = [[gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers), "--worker-class", "gthread",
-                 "--threads", str(threads), "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1",
-                 "app:create_app()"]]
+    web = [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
+           "--worker-class", f"{PrereadWorker.__module__}.{PrereadWorker.__name__}",
+           "--threads", str(threads), "--access-logfile", "-", "--forwarded-allow-ips", "127.0.0.1",
+           "app:create_app()"]
+    children = [Child("web server", web, restart=False,
+                      env={**os.environ, READ_TIMEOUT_ENV: str(settings().request_read_seconds)})]
     if engine:
-        commands.append([shutil.which("mamori", path=here) or "mamori", "engine", "run"])
-    raise SystemExit(_run_together(commands))
-
-
-def _run_together(commands: list[list[str]]) -> int:
-    """Start every command; when one ends, or we are told to stop, stop the others.
-
-    Exit status 0 after a requested stop; otherwise that of the first command to end (at least 1).
-    """
-    children = [subprocess.Popen(command) for command in commands]
-    requested = False
-
-    def on_signal(*_: object) -> None:
-        nonlocal requested
-        requested = True
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    while not requested and all(child.poll() is None for child in children):
-        time.sleep(0.5)
-    first = next((child for child in children if child.poll() is not None), None)
-    for child in children:
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        child.wait()
-    if requested:
-        return 0
-    return max(abs(first.returncode), 1) if first is not None else 1
+        children.append(Child("engine", [shutil.which("mamori", path=here) or "mamori", "engine", "run"],
+                              restart=True))
+    raise SystemExit(Supervisor(children, log=lambda line: click.echo(line, err=True)).run())
 
 
 def ensure_port_free(host: str, port: int) -> None:
+    """Refuse a port another program listens on. SO_REUSEADDR as gunicorn binds: a port whose only
+    sockets are in TIME-WAIT (a server stopped a moment ago) is free."""
     probe = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind((host, port))
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
