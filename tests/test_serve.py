@@ -268,3 +268,35 @@ def test_the_port_probe_takes_a_port_whose_only_sockets_are_in_time_wait() -> No
     assert time_wait_sockets(port) > 0
 
     ensure_port_free("127.0.0.1", port)  # no ConfigurationError
+
+
+def test_a_websocket_idle_longer_than_the_read_timeout_stays_open() -> None:
+    """The read timeout is for request heads: an upgraded socket (a browser terminal) keeps none."""
+    from simple_websocket import Client
+
+    port = free_port()
+    root = Path(__file__).resolve().parent.parent
+    web = subprocess.Popen(
+        [str(MAMORI.parent / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4",
+         "--worker-class", "app.serving.worker.PrereadWorker", "--pythonpath", str(root),
+         "tests.websocket_echo:app"],
+        env={**os.environ, "MAMORI_REQUEST_READ_SECONDS": "1"}, stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn never listened"
+                time.sleep(0.2)
+        client = Client.connect(f"ws://127.0.0.1:{port}/")
+        client.send("a")
+        assert client.receive(timeout=5) == "echo:a"
+        time.sleep(3)  # three read timeouts
+        client.send("b")
+        assert client.receive(timeout=5) == "echo:b"
+        client.close()
+    finally:
+        stop(web)
