@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
-from app.models import RevokedSession, utcnow
+from app.models import RevokedSession, User, utcnow
 
 
 def revoke(session: Session, session_id: str, *, lifetime_seconds: int, now: datetime | None = None) -> None:
@@ -21,6 +21,13 @@ def revoke(session: Session, session_id: str, *, lifetime_seconds: int, now: dat
     if not is_revoked(session, session_id):
         session.add(RevokedSession(session_id=session_id[:64],
                                    expires_at=now + timedelta(seconds=lifetime_seconds)))
+
+
+def signed_in_user(session: Session, user_id: int, session_id: str) -> User | None:
+    """User *user_id* unless the session *session_id* was logged out — one query, on every request."""
+    revoked = exists().where(RevokedSession.session_id == session_id[:64])
+    row = session.execute(select(User, revoked).where(User.id == user_id)).first()
+    return None if row is None or row[1] else row[0]
 
 
 def is_revoked(session: Session, session_id: str) -> bool:

@@ -8,7 +8,7 @@ from app.extensions import login_manager
 from app.i18n import LANGUAGES, localized, range_label, select_locale, state_label, text_of, translate, when
 from app.models import Role, User
 from app.web import account, admin, auth, exercises, live, main, review, scoring, sessions, teams, teamwork, terminal
-from app.web.context import close_session, db_session
+from app.web.context import close_session
 
 # Pages a user who must change their password may still open.
 _PASSWORD_CHANGE_ALLOWED = {"account.password", "account.logout_everywhere", "auth.logout", "auth.language", "static", "main.healthz"}
@@ -25,9 +25,8 @@ def register_web(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str) -> User | None:
-        user = db_session().get(User, int(user_id)) if user_id.isdigit() else None
         # A logged-out, superseded (password change, log out everywhere) or deactivated session is anonymous.
-        return user if user is not None and user.active and sessions.is_current(user) else None
+        return sessions.load(user_id)
 
     @app.before_request
     def force_password_change():  # type: ignore[no-untyped-def]

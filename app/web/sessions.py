@@ -39,14 +39,14 @@ def keep_after_generation_change(user: User) -> None:
     session["generation"] = user.session_generation
 
 
-def is_current(user: User) -> bool:
-    """The request's session was started for *user*'s current generation and not logged out."""
+def load(user_id: str) -> User | None:
+    """The request's user, when its session was started for the user's current generation, was not
+    logged out and the account is active; else ``None`` (anonymous). One query per request."""
     sid = session.get("sid")
-    return (
-        isinstance(sid, str)
-        and session.get("generation") == user.session_generation
-        and not web_sessions.is_revoked(db_session(), sid)
-    )
+    if not user_id.isdigit() or not isinstance(sid, str):
+        return None
+    user = web_sessions.signed_in_user(db_session(), int(user_id), sid)
+    return user if user is not None and user.active and session.get("generation") == user.session_generation else None
 
 
 def end() -> None:
