@@ -196,6 +196,19 @@ def test_an_unknown_task_or_a_stopped_exercise_refuses_answers(db) -> None:  # t
         tasks.take_hint(db, exercise, team, user, TASK, 0, now=at(1301))
 
 
+def test_no_answer_or_hint_is_taken_after_the_days_length(db) -> None:  # type: ignore[no-untyped-def]
+    """Between the day's end and the engine marking it "day ended", the clock already says so."""
+    exercise = running(db)
+    team = exercise.teams[0]
+    user = trainee(db, team)
+    after_the_day = at(2 * 3600 + 5)  # the minimal scenario's day is 02:00 long, run at speed 1
+    with pytest.raises(Conflict, match="the day has ended"):
+        tasks.submit_answer(db, exercise, team, user, TASK, "ws01", now=after_the_day)
+    with pytest.raises(Conflict, match="the day has ended"):
+        tasks.take_hint(db, exercise, team, user, TASK, 0, now=after_the_day)
+    assert db.scalar(select(func.count()).select_from(TaskAttempt)) == 0
+
+
 def test_an_account_may_answer_ten_times_a_minute(db) -> None:  # type: ignore[no-untyped-def]
     exercise = running(db, attempts=None, wrong_penalty=0)
     team = exercise.teams[0]

@@ -198,6 +198,10 @@ def release_hint(session: Session, exercise: Exercise, task_id: str, index: int,
 def _open_task(session: Session, exercise: Exercise, team: Team, task_id: str, moment: ledger.Moment) -> Task:
     if exercise.state is not ExerciseState.RUNNING:
         raise Conflict(N_("the exercise is not running (it is %(state)s)"), state=exercise.state.value)
+    lengths = ledger.day_lengths(exercise)
+    if 1 <= moment.day <= len(lengths) and moment.seconds >= lengths[moment.day - 1]:
+        # the engine has not moved the exercise to "day ended" yet (it ticks, or it is down): same answer
+        raise Conflict(N_("the day has ended: no answers or hints are taken now"))
     task = next((t for t in scenarios.parsed(exercise.scenario).tasks if t.id == task_id), None)
     if task is None:
         raise NotFound(N_("the scenario has no task %(task)r"), task=task_id)
