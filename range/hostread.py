@@ -119,6 +119,14 @@ def container_process(pid: int, container_id: str) -> Iterator[ContainerProcess]
         os.close(fd)
 
 
+def _open_root(process: ContainerProcess) -> int:
+    """An ``O_PATH`` handle of the container's root directory, seen through its process."""
+    try:
+        return os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=process.fd)
+    except OSError:
+        raise NotThisContainer(f"process {process.pid} is gone") from None
+
+
 def _read_at(directory: int, name: str, limit: int) -> bytes:
     fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC, dir_fd=directory)
     try:
@@ -156,10 +164,7 @@ def read_in_root(process: ContainerProcess, path: str, max_bytes: int, *, follow
     """``read_file`` through an open ``container_process``."""
     if "\0" in path:
         raise HostReadUnavailable("a path with a NUL in it")  # the system call would read a shorter one
-    try:
-        root = os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=process.fd)
-    except OSError:
-        raise NotThisContainer(f"process {process.pid} is gone") from None
+    root = _open_root(process)
     try:
         handle = _resolve(root, _lexical(path), follow=follow)
         if handle is None:
@@ -199,10 +204,7 @@ def list_tree(pid: int, container_id: str, path: str, max_entries: int) -> list[
     if "\0" in path:
         raise HostReadUnavailable("a path with a NUL in it")
     with container_process(pid, container_id) as process:
-        try:
-            root = os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=process.fd)
-        except OSError:
-            raise NotThisContainer(f"process {process.pid} is gone") from None
+        root = _open_root(process)
         try:
             top = _openat2(root, _lexical(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
                            _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS | _RESOLVE_NO_XDEV)
@@ -264,10 +266,7 @@ def create_empty(pid: int, container_id: str, path: str) -> None:
     inside the container's root like the reads (a link never leads out).
     """
     with container_process(pid, container_id) as process:
-        try:
-            root = os.open("root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=process.fd)
-        except OSError:
-            raise NotThisContainer(f"process {process.pid} is gone") from None
+        root = _open_root(process)
         try:
             fd = _openat2(root, _lexical(path), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                           _RESOLVE_IN_ROOT | _RESOLVE_NO_MAGICLINKS | _RESOLVE_NO_XDEV, 0o644)
