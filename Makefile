@@ -55,13 +55,14 @@ serve: install
 	$(BIN)/mamori serve
 
 ## make bench: provisioning 20 teams against a plain SDK loop, a scoring round of 20 teams × 10 checks
-## against a `docker exec` per check, the scoreboard with 1,000,000 score events, and the portal pages
+## against a `docker exec` per check, a disk-watchdog pass over 20 × 8 containers against `docker ps --size`, the scoreboard with 1,000,000 score events, and the portal pages
 ## with 30 teams and 100 trainees polling (locust against gunicorn on loopback)
 ## (BENCH_TEAMS=n for fewer teams, BENCH_DATABASE_URL=postgresql+psycopg://… for PostgreSQL too).
 bench: install docker images
 	$(BIN)/pip install --quiet --disable-pip-version-check -c requirements.lock -e '.[test,bench]'
 	$(BIN)/python bench/provision.py --teams $${BENCH_TEAMS:-20}
 	$(BIN)/python bench/rounds.py --teams $${BENCH_TEAMS:-20}
+	$(BIN)/python bench/diskwatch.py --teams $${BENCH_TEAMS:-20}
 	$(BIN)/python bench/scoreboard.py
 	if [ -n "$${BENCH_DATABASE_URL:-}" ]; then $(BIN)/python bench/scoreboard.py --database-url "$$BENCH_DATABASE_URL"; fi
 	$(BIN)/python bench/portal.py
