@@ -53,6 +53,7 @@ class RangeProbe:
         self._hosts: dict[str, HostState] = {}  # with their PIDs
         self._hosts_lock = threading.Lock()
         self._remote: set[str] = set()  # hosts whose PIDs are not this machine's
+        self._no_ssh: set[tuple[str, str]] = set()  # (source, address) whose port 22 did not connect
 
     # Inside hosts ------------------------------------------------------------------------
 
@@ -138,11 +139,16 @@ class RangeProbe:
         down) means the login does not get in.
         """
         address = self.address(source, host)
+        if (source, address) in self._no_ssh:
+            return False
 
         def attempt(opened: netns.Opened) -> bool:
             try:
                 connection = socket.create_connection((address, 22), timeout=timeout)
             except OSError:
+                # Read once per round, like a file: the next login from here (another user or key)
+                # does not wait for the same filtered port again.
+                self._no_ssh.add((source, address))
                 return False
             opened(connection)
             try:

@@ -350,3 +350,18 @@ def test_the_docker_api_lists_a_tree_as_the_docker_host_does(team: Team) -> None
         assert team.engine.list_tree(team.spec.exercise, team.spec.team, "ws01", "/srv/tree/a.txt", 100) is None
     finally:
         team.sh("ws01", "rm -rf /srv/tree")
+
+
+def test_logins_from_a_host_whose_ssh_is_filtered_wait_for_it_once_a_round(team: Team) -> None:
+    """The ransomware check tries three ways in from the attacker: a firewall that drops them costs one timeout."""
+    drop = "-s attacker -d ws01 -p tcp --dport 22 -j DROP"
+    ways_in = [{"type": "ssh_login", "params": {"from": "attacker", "host": "ws01", "user": user, "password": "x",
+                                                "counts_as": "shell_or_tunnel", "expect": "failure", "timeout": 3}}
+               for user in ("tanaka", "staff", "root")]
+    team.sh("fw01", f"iptables -I FORWARD {drop}")
+    try:
+        locked_out = team.check("all", checks=ways_in)
+    finally:
+        team.sh("fw01", f"iptables -D FORWARD {drop}")
+    assert locked_out.status == "up", locked_out
+    assert locked_out.seconds < 6, "one connection timeout of 3 s, not three"
