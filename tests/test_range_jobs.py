@@ -126,7 +126,7 @@ def one_team(app: Flask, db: Session, tmp_path: Path, docker_backend) -> Exercis
     found, problems = scenarios.register_directory(db, tmp_path)
     assert problems == []
     created = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="演習", team_count=1), actor=None)
-    make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    run_by(db, created, make_user(db, role=Role.INSTRUCTOR, login="sensei"))
     db.commit()
     return created
 
