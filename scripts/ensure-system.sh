@@ -1,11 +1,13 @@
 #!/bin/sh
 # Make sure the Debian packages the platform needs beside Python are present:
 #   fonts and Pango for the after-action PDFs (WeasyPrint, Japanese fonts embedded),
-#   and with --browser, Chromium for the browser tests (Playwright never downloads one).
+#   and with --browser (make test), Chromium for the browser tests (Playwright never downloads one)
+#   and openssl and perl, which the password tests use.
 # As root on Debian it installs what is missing; otherwise it says what to install.
 set -u
 packages="fonts-ipaexfont-gothic fonts-ipaexfont-mincho libpango-1.0-0 libpangoft2-1.0-0"
-[ "${1:-}" = "--browser" ] && packages="$packages chromium"
+# The tests also make password hashes with openssl and perl, independent of the platform's libcrypt binding.
+[ "${1:-}" = "--browser" ] && packages="$packages chromium openssl perl"
 
 missing=""
 for package in $packages; do
