@@ -205,7 +205,7 @@ def test_password_from_shadow_matching_and_not(scheme: str) -> None:
     (f"staff:{VECTORS['yescrypt']}:19000:0:99999:7:::", PASSWD.replace(b"staff", b"other"), "no such account"),
     (None, PASSWD, "no shadow entry"),
     (f"staff:!{VECTORS['yescrypt']}:19000:0:99999:7:::", PASSWD, "the account is locked"),
-    (f"staff:*:19000:0:99999:7:::", PASSWD, "the account is locked"),
+    ("staff:*:19000:0:99999:7:::", PASSWD, "the account is locked"),
     (f"staff:{VECTORS['yescrypt']}:19000:0:99999:7::1:", PASSWD, "the account has expired"),
     (f"staff:{VECTORS['yescrypt']}:19000:0:99999:7::0:", PASSWD, "the account has expired"),
 ])
