@@ -11,7 +11,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from app.extensions import babel, csrf, login_manager
     from app.i18n import select_locale, select_timezone
     from app.web import register_web
-    from app.web.converters import BoundedIntegerConverter
+    from app.web.converters import BoundedIntegerConverter, refuse_nul_characters
     from app.api import register_api
 
     settings = settings or Settings.from_env()
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     flask_app.extensions["mamori.db"] = Database(settings.database_url)
     # Before any route: every <int:…> of the web UI and the API matches only what the database can hold.
     flask_app.url_map.converters["int"] = BoundedIntegerConverter
+    flask_app.before_request(refuse_nul_characters)  # first, before CSRF and the views read the form
 
     login_manager.init_app(flask_app)
     csrf.init_app(flask_app)
