@@ -6,7 +6,7 @@ from typing import Iterator
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, text
 
 from app import migrate
 from app.db import Database
@@ -92,3 +92,23 @@ def test_an_unknown_revision_is_one_clear_error(empty_database: Database) -> Non
 
     with pytest.raises(ConfigurationError, match="9999"):
         migrate.upgrade(empty_database, "9999")
+
+
+def test_0007_gives_existing_users_generation_0_and_downgrades(empty_database: Database) -> None:
+    migrate.upgrade(empty_database, "0006")
+    with empty_database.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO users (login, display_name, password_hash, role, active, must_change_password, created_at) "
+            "VALUES ('sato', '佐藤', 'x', 'trainee', true, false, CURRENT_TIMESTAMP)"))
+
+    migrate.upgrade(empty_database, "0007")
+    with empty_database.engine.connect() as connection:
+        assert connection.execute(text("SELECT session_generation FROM users WHERE login = 'sato'")).scalar() == 0
+    assert {"login_throttles", "revoked_sessions"} <= empty_database.table_names()
+
+    migrate.downgrade(empty_database, "0006")
+    assert not {"login_throttles", "revoked_sessions"} & empty_database.table_names()
+    columns = {c["name"] for c in inspect(empty_database.engine).get_columns("users")}
+    assert "session_generation" not in columns
+    with empty_database.engine.connect() as connection:
+        assert connection.execute(text("SELECT display_name FROM users")).scalar() == "佐藤"

@@ -25,6 +25,7 @@ from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
 from range.images import build_image
+from tests.clocks import ManualClock
 from tests.factories import PASSWORD, add_member, make_user
 
 pytestmark = pytest.mark.docker
@@ -35,19 +36,6 @@ DAY_ENDED_JA = "本日の演習は終了しました"
 PENALTY_CHECK = {"id": "not-defaced", "title": {"ja": "改ざんなし", "en": "Not defaced"}, "type": "file",
                  "params": {"host": "ws01", "path": "/srv/pwned", "expect": "absent"},
                  "scoring": {"mode": "penalty", "points_per_round": 5}}
-
-
-class FakeClock:
-    """At speed 60 one second of this clock is one exercise minute."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def minute(self, minutes: float) -> None:
-        self.now = T0 + timedelta(seconds=minutes)
 
 
 @pytest.fixture
@@ -67,7 +55,7 @@ def day(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # type:
                                                exercise.id)
     assert {o.state.value for o in outcomes} == {"ready"}
     label = ranges.range_label(settings.instance_id, exercise)
-    clock = FakeClock()
+    clock = ManualClock(T0)
     engine = Engine(app.extensions["mamori.db"], range_engine, settings.instance_id, now=clock)
     yield exercise.id, label, range_engine, engine, clock
     range_engine.teardown(label)

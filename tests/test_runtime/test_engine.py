@@ -22,6 +22,7 @@ from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
 from range.images import build_image
+from tests.clocks import ManualClock
 
 pytestmark = pytest.mark.docker
 MINIMAL = Path(__file__).resolve().parents[1] / "scenarios" / "valid" / "minimal.yaml"
@@ -36,17 +37,6 @@ EXTRA_INJECTS = [
      "actions": [{"type": "run", "params": {"host": "ws01", "command": "sleep 8; echo done >> /var/tmp/slow"}}],
      "debrief": {"ja": "遅い処理", "en": "Slow step"}},
 ]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, seconds: float) -> None:
-        self.now = T0 + timedelta(seconds=seconds)
 
 
 @pytest.fixture
@@ -65,7 +55,7 @@ def world(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # typ
     outcomes = provisioning.provision_exercise(app.extensions["mamori.db"], range_engine, settings.instance_id,
                                                exercise.id)
     assert {o.state.value for o in outcomes} == {"ready"}
-    clock = FakeClock()
+    clock = ManualClock(T0)
     engine = Engine(app.extensions["mamori.db"], range_engine, settings.instance_id, now=clock)
     yield exercise.id, engine, clock, range_engine
     range_engine.teardown(ranges.range_label(settings.instance_id, exercise))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
 from range.images import build_image
+from tests.clocks import ManualClock
 
 pytestmark = pytest.mark.docker
 MINIMAL = Path(__file__).resolve().parents[1] / "scenarios" / "valid" / "minimal.yaml"
@@ -43,18 +44,6 @@ EXTRA_CHECKS = [
 ]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def minute(self, minutes: float) -> None:
-        """At speed 60 one real second is one exercise minute."""
-        self.now = T0 + timedelta(seconds=minutes)
-
-
 @pytest.fixture
 def scored(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # type: ignore[no-untyped-def]
     for name in ("base", "workstation", "attacker"):
@@ -72,7 +61,7 @@ def scored(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # ty
                                                exercise.id)
     assert {o.state.value for o in outcomes} == {"ready"}
     label = ranges.range_label(settings.instance_id, exercise)
-    clock = FakeClock()
+    clock = ManualClock(T0)
     yield exercise.id, label, range_engine, clock
     range_engine.teardown(label)
 
