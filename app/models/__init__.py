@@ -2,6 +2,7 @@
 from app.models.accounts import ApiToken, LoginThrottle, RevokedSession, Role, ThrottleScope, User
 from app.models.audit import AuditEvent
 from app.models.base import Base, utcnow
+from app.models.correspondence import MessageAttachment, RequestRun, RequestStatus, Thread, ThreadState
 from app.models.exercises import Exercise, ExerciseState, Membership, Scenario, Team
 from app.models.organisations import Organisation, Prefecture
 from app.models.ranges import RangeHost, RangeState, TeamRange
@@ -27,6 +28,11 @@ __all__ = [
     "EngineLease",
     "InjectRun",
     "Message",
+    "MessageAttachment",
+    "RequestRun",
+    "RequestStatus",
+    "Thread",
+    "ThreadState",
     "RunStatus",
     "TerminalSession",
     "TimelineEvent",

@@ -46,7 +46,12 @@ class InjectRun(Base):
 
 
 class Message(Base):
-    """A message in a team's inbox: from a story character (an inject) or an instructor."""
+    """A message to a team (``in``: from a character — an inject, a request's reply, the white cell — or
+    the instructors) or from it (``out``: to a character, in a thread).
+
+    ``white_cell`` marks a team's message no request recognised: ``waiting`` in the
+    instructors' queue, then ``answered`` or ``dismissed``.
+    """
 
     __tablename__ = "messages"
 
@@ -64,6 +69,14 @@ class Message(Base):
     exercise_seconds: Mapped[float] = mapped_column(Float, default=0.0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    thread_id: Mapped[int | None] = mapped_column(ForeignKey("threads.id", ondelete="CASCADE"), index=True)
+    direction: Mapped[str] = mapped_column(String(3), default="in", server_default="in")
+    character_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # Who really wrote it: the trainee (out), or the instructor answering in role (in).
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    white_cell: Mapped[str | None] = mapped_column(String(12), index=True)
+    handled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    handled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class TimelineEvent(Base):

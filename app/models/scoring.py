@@ -72,6 +72,7 @@ class ScoreSource(enum.StrEnum):
     WRONG_ANSWER = "wrong_answer"
     HINT = "hint"
     REPORT = "report"
+    REQUEST = "request"  # a character's request fulfilled (once per team and request)
     ADJUSTMENT = "adjustment"
 
 

@@ -10,7 +10,8 @@ import re
 from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag, create_model
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, StringConstraints, Tag, create_model,
+                      model_validator)
 
 from range.actions import ACTION_TYPES
 from scoring.checks import CHECK_TYPES
@@ -52,12 +53,97 @@ class Expectations(Strict):
     passive_at_most: int = 0
 
 
+ParamName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
+
+
+class Choice(Strict):
+    id: Id
+    label: Text
+
+
+class RequestParam(Strict):
+    """One thing a trainee fills in when making a request: a host of the team's range, a choice, or text.
+
+    Only ``host`` and ``choice`` values may appear in the request's actions (their values are
+    known in advance and checked); ``text`` goes into the reply only.
+    """
+
+    id: ParamName
+    type: Literal["host", "choice", "text"]
+    label: Text
+    hosts: list[HostId] = []  # host: the hosts offered (every host trainees can see when empty)
+    choices: list[Choice] = []  # choice: the values offered
+    required: bool = True
+
+
+Keyword = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class Matching(Strict):
+    """How a free-text message is recognised as this request (NFKC-normalised, case-folded).
+
+    ``keywords``: every item must occur; an item that is a list is satisfied by any of its words.
+    ``patterns``: regular expressions; any one that matches is enough.
+    """
+
+    keywords: list[Keyword | list[Keyword]] = []
+    patterns: list[Annotated[str, StringConstraints(min_length=1, max_length=500)]] = []
+
+
+class RawAction(Strict):
+    """An action of a request, kept as written: its parameters may hold ``{param}`` placeholders.
+
+    The validator expands every combination of ``host``/``choice`` values and checks each as an
+    inject action; the engine expands the one the team asked for (``expand_actions``).
+    """
+
+    type: str
+    params: dict[str, Any]
+
+
+class Attachment(Strict):
+    """A file the character sends back: read from a host of the team's range, or bundled with the scenario."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.{}-][A-Za-z0-9_.{} -]{0,99}$")]
+    host: str | None = None  # a host id, or a {param} placeholder
+    path: Annotated[str, StringConstraints(pattern=r"^/.+")] | None = None
+    source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./-]*$")] | None = None
+    max_bytes: Annotated[int, Field(ge=1, le=256 * 1024)] = 64 * 1024
+
+
+class CharacterRequest(Strict):
+    """Something a character does when a team asks: reply, act on the team's range, send files."""
+
+    id: Id
+    label: Text
+    description: Text | None = None
+    params: list[RequestParam] = []
+    match: Matching = Matching()
+    reply: Text
+    delay: HHMM = "00:00"
+    condition: "TeamCondition | None" = None
+    refuse: Text | None = None  # the reply when the condition does not hold
+    once: bool = True
+    repeat: Text | None = None  # the reply to a second request once it was fulfilled
+    actions: list[RawAction] = []
+    attach: list[Attachment] = []
+    points: Points = 0
+
+
 class Character(Strict):
     id: Id
     kind: Literal["boss", "colleague", "vendor", "authority", "attacker", "other"]
     name: Text
     title: Text
     department: Text | None = None
+    # Whether trainees can write to this character (an attacker cannot be written to unless said so).
+    contactable: bool | None = None
+    requests: list[CharacterRequest] = []
+    replies: list[Text] = []  # canned replies the white cell may send as this character
+
+    @property
+    def reachable(self) -> bool:
+        return self.contactable if self.contactable is not None else self.kind != "attacker"
 
 
 class Organisation(Strict):
@@ -154,15 +240,85 @@ class After(Strict):
 
 
 class Condition(Strict):
+    """A check of the team's range shows a status (looked at when the condition is evaluated)."""
+
     check: Id
     status: Literal["up", "down"]
+
+
+class Contacted(Strict):
+    """The team wrote to a character (optionally: made a given request; optionally: it was fulfilled)."""
+
+    contacted: Id
+    request: Id | None = None
+    fulfilled: bool = False
+
+
+class Submitted(Strict):
+    """The team submitted a report (by id or by kind), optionally by a moment of the exercise."""
+
+    report: Id | None = None
+    report_kind: Literal["first", "follow_up", "final"] | None = None
+    by: "At | None" = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> "Submitted":
+        if (self.report is None) == (self.report_kind is None):
+            raise ValueError("give exactly one of report or report_kind")
+        return self
+
+
+class Answered(Strict):
+    """The team answered a task: correctly (the default), wrongly at least once, or at all."""
+
+    task: Id
+    answered: Literal["correct", "wrong", "any"] = "correct"
+
+
+class HintTaken(Strict):
+    """The team took a hint of a task (``true``: of any task)."""
+
+    hint_taken: Id | bool
+
+
+class AnyOf(Strict):
+    any: list["TeamCondition"] = Field(min_length=1)
+
+
+class AllOf(Strict):
+    all: list["TeamCondition"] = Field(min_length=1)
+
+
+class Not(Strict):
+    not_: "TeamCondition" = Field(alias="not")
+
+
+_CONDITION_KEYS = (("check", "check"), ("contacted", "contacted"), ("report", "submitted"),
+                   ("report_kind", "submitted"), ("task", "answered"), ("hint_taken", "hint"),
+                   ("any", "any"), ("all", "all"), ("not", "not"), ("not_", "not"))
+
+
+def _condition_kind(value: Any) -> str | None:
+    for key, tag in _CONDITION_KEYS:
+        if (key in value) if isinstance(value, dict) else hasattr(value, key):
+            return tag
+    return None
+
+
+TeamCondition = Annotated[
+    Annotated[Condition, Tag("check")] | Annotated[Contacted, Tag("contacted")]
+    | Annotated[Submitted, Tag("submitted")] | Annotated[Answered, Tag("answered")]
+    | Annotated[HintTaken, Tag("hint")] | Annotated[AnyOf, Tag("any")] | Annotated[AllOf, Tag("all")]
+    | Annotated[Not, Tag("not")],
+    Discriminator(_condition_kind),
+]
 
 
 class When(Strict):
     """When a condition on the team's range holds (from ``not_before``), or never if it doesn't by ``give_up_at``."""
 
     day: Annotated[int, Field(ge=1, le=2)] = 1
-    condition: Condition
+    condition: TeamCondition
     not_before: HHMM = "00:00"
     give_up_at: HHMM | None = None
 
@@ -210,7 +366,8 @@ class Inject(Strict):
     id: Id
     title: Text
     when: Trigger
-    skip_if: Condition | None = None
+    condition: TeamCondition | None = None  # looked at when it falls due: skipped unless it holds
+    skip_if: TeamCondition | None = None
     actions: list[Action] = []  # type: ignore[valid-type]
     message: Message | None = None
     cleanup: list[Action] = []  # type: ignore[valid-type]
@@ -277,12 +434,15 @@ class Criterion(Strict):
     id: Id
     criterion: Text
     points: Points
+    # on_time: scored by the platform, full points when the first submission was not late, else 0.
+    auto: Literal["on_time"] | None = None
 
 
 class Report(Strict):
     id: Id
     kind: Literal["first", "follow_up", "final"]
     title: Text
+    to: Id | None = None  # the character it is addressed to (shown to trainees; "reported up" counts it)
     due: Moment
     template: Text
     rubric: list[Criterion] = Field(min_length=1)
@@ -317,7 +477,19 @@ class ReportStep(Strict):
     text: Text
 
 
-Step = Annotated[CommandStep | AnswerStep | ReportStep, Discriminator("do")]
+class MessageStep(Strict):
+    """A message the perfect team writes to a character, as a request (with its parameters) or free text."""
+
+    do: Literal["message"]
+    at: Moment
+    to: Id
+    request: Id | None = None
+    params: dict[str, str] = {}
+    subject: Text | None = None
+    text: Text
+
+
+Step = Annotated[CommandStep | AnswerStep | ReportStep | MessageStep, Discriminator("do")]
 
 
 class Scenario(Strict):
@@ -341,3 +513,7 @@ class Scenario(Strict):
     reports: list[Report] = []
     debrief: Debrief
     model_response: list[Step] = []
+
+
+for _model in (CharacterRequest, Character, Story, Submitted, AnyOf, AllOf, Not, When, Inject, Scenario):
+    _model.model_rebuild()

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import regex
 
-from app.scenario.model import After, At, Scenario, When, minutes
+from app.scenario import conditions, requests
+from app.scenario.model import After, Answered, At, Condition, Contacted, HintTaken, Scenario, Submitted, When, minutes
 from range.actions import ACTION_TYPES
 from range.images import available_images
 from scoring import answers
@@ -27,7 +28,7 @@ Found = Iterator[tuple[Loc, str]]
 
 
 def cross_check(scenario: Scenario, files_dir: Path) -> list[tuple[Loc, str]]:
-    rules = (_duplicates, _network, _injects, _checks, _tasks_and_reports, _model_response)
+    rules = (_duplicates, _network, _injects, _checks, _tasks_and_reports, _characters, _model_response)
     found = [problem for rule in rules for problem in rule(scenario, files_dir)]
     return found + list(_visible_commands(scenario))
 
@@ -40,6 +41,10 @@ def _duplicates(s: Scenario, _files: Path) -> Found:
     }
     for report_index, report in enumerate(s.reports):
         collections[f"reports.{report_index}.rubric"] = report.rubric
+    for c_index, character in enumerate(s.story.characters):
+        collections[f"story.characters.{c_index}.requests"] = character.requests
+        for r_index, request in enumerate(character.requests):
+            collections[f"story.characters.{c_index}.requests.{r_index}.params"] = request.params
     for name, items in collections.items():
         counts = Counter(item.id for item in items)
         base: Loc = tuple(int(p) if p.isdigit() else p for p in name.split("."))
@@ -157,14 +162,14 @@ def _injects(s: Scenario, files: Path) -> Found:
             yield from _day_rules(s, (*at, "when"), when.day, when.not_before, "not_before")
             if when.give_up_at is not None:
                 yield from _day_rules(s, (*at, "when"), when.day, when.give_up_at, "give_up_at")
-            if when.condition.check not in check_ids:
-                yield (*at, "when", "condition", "check"), f"unknown check {when.condition.check!r}"
+            yield from _condition_refs(s, (*at, "when", "condition"), when.condition)
         else:
             yield from _moment(s, (*at, "when"), when, inject_ids)
             if isinstance(when, After) and when.after == inject.id:
                 yield (*at, "when", "after"), "an inject cannot wait for itself"
-        if inject.skip_if is not None and inject.skip_if.check not in check_ids:
-            yield (*at, "skip_if", "check"), f"unknown check {inject.skip_if.check!r}"
+        for field in ("condition", "skip_if"):
+            if getattr(inject, field) is not None:
+                yield from _condition_refs(s, (*at, field), getattr(inject, field))
         if not inject.actions and inject.message is None:
             yield at, "an inject needs actions, a message, or both"
         if inject.message is not None and inject.message.sender not in characters:
@@ -173,6 +178,146 @@ def _injects(s: Scenario, files: Path) -> Found:
             for k, action in enumerate(getattr(inject, field)):
                 yield from _action_refs(s, (*at, field, k, "params"), action, files)
     yield from _after_cycles_and_times(s)
+
+
+def _condition_refs(s: Scenario, loc: Loc, condition: Any) -> Found:
+    """Every name a condition uses exists: checks, characters and their requests, reports, tasks."""
+    checks = {c.id for c in s.checks}
+    characters = {c.id: c for c in s.story.characters}
+    tasks = {t.id: t for t in s.tasks}
+    for below, leaf in conditions.walk(condition):
+        at = (*loc, *below)
+        if isinstance(leaf, Condition) and leaf.check not in checks:
+            yield (*at, "check"), f"unknown check {leaf.check!r}"
+        elif isinstance(leaf, Contacted):
+            character = characters.get(leaf.contacted)
+            if character is None:
+                yield (*at, "contacted"), f"unknown character {leaf.contacted!r}"
+            elif leaf.request is not None and leaf.request not in {r.id for r in character.requests}:
+                yield (*at, "request"), f"character {leaf.contacted!r} has no request {leaf.request!r}"
+            elif leaf.fulfilled and leaf.request is None:
+                yield (*at, "fulfilled"), "fulfilled: true needs a request"
+        elif isinstance(leaf, Submitted):
+            if leaf.report is not None and leaf.report not in {r.id for r in s.reports}:
+                yield (*at, "report"), f"unknown report {leaf.report!r}"
+            if leaf.by is not None:
+                yield from _day_rules(s, (*at, "by"), leaf.by.day, leaf.by.at)
+        elif isinstance(leaf, Answered) and leaf.task not in tasks:
+            yield (*at, "task"), f"unknown task {leaf.task!r}"
+        elif isinstance(leaf, HintTaken) and isinstance(leaf.hint_taken, str):
+            task = tasks.get(leaf.hint_taken)
+            if task is None:
+                yield (*at, "hint_taken"), f"unknown task {leaf.hint_taken!r}"
+            elif not task.hints:
+                yield (*at, "hint_taken"), f"task {leaf.hint_taken!r} has no hints"
+
+
+def _characters(s: Scenario, files: Path) -> Found:
+    """Requests: parameters offer real hosts, placeholders name parameters, every expansion is a valid action."""
+    hosts = {h.id: h for h in s.network.hosts}
+    for c, character in enumerate(s.story.characters):
+        for r, request in enumerate(character.requests):
+            at: Loc = ("story", "characters", c, "requests", r)
+            if request.actions or request.attach or request.match.keywords or request.match.patterns:
+                if not character.reachable:
+                    yield at, f"character {character.id!r} cannot be written to (contactable is false)"
+            names = {p.id: p for p in request.params}
+            for k, param in enumerate(request.params):
+                ploc = (*at, "params", k)
+                if param.type == "host":
+                    for h, host in enumerate(param.hosts):
+                        if host not in hosts:
+                            yield (*ploc, "hosts", h), f"unknown host {host!r}"
+                        elif hosts[host].hidden:
+                            yield (*ploc, "hosts", h), f"host {host!r} is hidden from trainees"
+                    if param.choices:
+                        yield (*ploc, "choices"), "a host parameter offers hosts (hosts:), not choices"
+                elif param.type == "choice" and not param.choices:
+                    yield (*ploc, "choices"), "a choice parameter needs choices"
+                elif param.type == "text" and (param.hosts or param.choices):
+                    yield ploc, "a text parameter offers neither hosts nor choices"
+            for k, pattern in enumerate(request.match.patterns):
+                try:
+                    regex.compile(pattern)
+                except regex.error as exc:
+                    yield (*at, "match", "patterns", k), f"not a valid regular expression: {exc}"
+            for field in ("reply", "refuse", "repeat"):
+                text = getattr(request, field)
+                for lang in ("ja", "en"):
+                    for name in requests.placeholders(getattr(text, lang) if text is not None else ""):
+                        if name not in names:
+                            yield (*at, field, lang), f"{{{name}}} is not a parameter of request {request.id!r}"
+            for k, raw in enumerate(request.actions):
+                for name in requests.placeholders(raw.params):
+                    if name not in names:
+                        yield (*at, "actions", k, "params"), f"{{{name}}} is not a parameter of request {request.id!r}"
+                    elif names[name].type == "text":
+                        yield (*at, "actions", k, "params"), (
+                            f"{{{name}}} is free text: only host and choice parameters may go into actions")
+                if raw.type not in ACTION_TYPES:
+                    yield (*at, "actions", k, "type"), (
+                        f"unknown action type {raw.type!r} (types: {', '.join(sorted(ACTION_TYPES))})")
+            if any(raw.type not in ACTION_TYPES for raw in request.actions):
+                continue
+            bad_placeholders = any(n not in names or names[n].type == "text"
+                                   for raw in request.actions for n in requests.placeholders(raw.params))
+            if not bad_placeholders:
+                yield from _expansions(s, at, request, files)
+            for k, attachment in enumerate(request.attach):
+                aloc = (*at, "attach", k)
+                if (attachment.source is None) == (attachment.host is None or attachment.path is None):
+                    yield aloc, "give either host and path (a file of the team's range) or source (a bundled file)"
+                elif attachment.source is not None:
+                    yield from _bundled((*aloc, "source"), attachment.source, files)
+                elif attachment.host not in hosts:
+                    name = (attachment.host or "").strip("{}")
+                    if not (attachment.host or "").startswith("{") or names.get(name) is None or names[name].type != "host":
+                        yield (*aloc, "host"), f"unknown host {attachment.host!r}"
+            if request.condition is not None:
+                yield from _condition_refs(s, (*at, "condition"), request.condition)
+            if request.refuse is not None and request.condition is None:
+                yield (*at, "refuse"), "a refusal needs a condition to refuse on"
+    yield from _request_cycles(s)
+
+
+def _expansions(s: Scenario, at: Loc, request: Any, files: Path) -> Found:
+    problems = list(requests.validation_problems(request, s))
+    for index, message in problems:
+        yield (*at, "actions", index, "params"), message
+    if problems:
+        return
+    seen: set[tuple[Loc, str]] = set()
+    for values in requests.combinations(request, s):
+        for index, action in enumerate(requests.expand_actions(request, values)):
+            for found in _action_refs(s, (*at, "actions", index, "params"), action, files):
+                if found not in seen:
+                    seen.add(found)
+                    yield found
+
+
+def _request_cycles(s: Scenario) -> Found:
+    """A request whose condition waits (through other requests' conditions) for its own fulfilment never runs."""
+    graph: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    where: dict[tuple[str, str], Loc] = {}
+    for c, character in enumerate(s.story.characters):
+        for r, request in enumerate(character.requests):
+            key = (character.id, request.id)
+            where[key] = ("story", "characters", c, "requests", r, "condition")
+            graph[key] = {(leaf.contacted, leaf.request) for _, leaf in
+                          (conditions.walk(request.condition) if request.condition is not None else ())
+                          if isinstance(leaf, Contacted) and leaf.request is not None}
+    for start in graph:
+        seen, stack = set(), [(start, [start])]
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph.get(node, ()):
+                if nxt == start:
+                    yield where[start], "cyclic conditions: " + " → ".join("/".join(k) for k in [*path, nxt])
+                    stack = []
+                    break
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
 
 
 def _action_refs(s: Scenario, loc: Loc, action: Any, files: Path) -> Found:
@@ -278,8 +423,11 @@ def _tasks_and_reports(s: Scenario, _files: Path) -> Found:
                     regex.compile(pattern)  # the module answers are matched with
                 except regex.error as exc:
                     yield ("tasks", i, "answer", "values", k), f"not a valid regular expression: {exc}"
+    characters = {c.id: c for c in s.story.characters}
     for i, report in enumerate(s.reports):
         yield from _moment(s, ("reports", i, "due"), report.due, injects)
+        if report.to is not None and report.to not in characters:
+            yield ("reports", i, "to"), f"unknown character {report.to!r}"
 
 
 def _model_response(s: Scenario, _files: Path) -> Found:
@@ -306,4 +454,25 @@ def _model_response(s: Scenario, _files: Path) -> Found:
                 yield (*at, "value"), f"the model answer is not accepted by task {task.id!r}"
         elif step.do == "report" and step.report not in reports:
             yield (*at, "report"), f"unknown report {step.report!r}"
+        elif step.do == "message":
+            yield from _message_step(s, at, step)
+
+
+def _message_step(s: Scenario, at: Loc, step: Any) -> Found:
+    character = next((c for c in s.story.characters if c.id == step.to), None)
+    if character is None:
+        yield (*at, "to"), f"unknown character {step.to!r}"
+        return
+    if not character.reachable:
+        yield (*at, "to"), f"character {step.to!r} cannot be written to (contactable is false)"
+    if step.request is None:
+        if step.params:
+            yield (*at, "params"), "parameters need a request"
+        return
+    request = next((r for r in character.requests if r.id == step.request), None)
+    if request is None:
+        yield (*at, "request"), f"character {step.to!r} has no request {step.request!r}"
+        return
+    for problem in requests.check_values(request, step.params, s):
+        yield (*at, "params"), problem
 
