@@ -57,6 +57,12 @@ class ActionTarget(Protocol):
     def bundled(self, source: str) -> bytes:
         """The bytes of a file bundled with the scenario; ``ActionError`` when there is none."""
 
+    def isolate(self, host: str) -> None:
+        """Cut *host* off every network but the team's own way in (its SSH gateway)."""
+
+    def reconnect(self, host: str) -> bool:
+        """Undo ``isolate``; whether *host* had been isolated."""
+
 
 @dataclasses.dataclass(frozen=True)
 class ActionResult:
@@ -203,6 +209,35 @@ class BackgroundAction(ActionType):
                                        f"(as {params.user}), or never started")
         return ActionResult(True, f"running on {params.host} as {params.user}: host pid {ours[0].pid} "
                                   f"{ours[0].command[:120]!r}")
+
+
+@register("isolate")
+class IsolateAction(ActionType):
+    summary = ("Cut a host off its networks (an EDR's network containment): nothing in, out or through, "
+               "open connections too, except the team's SSH gateway, so the team can still examine it.")
+
+    @dataclass(config=PARAMS_CONFIG, kw_only=True)
+    class Params:
+        host: HostId
+
+    @classmethod
+    def run(cls, params: IsolateAction.Params, target: ActionTarget, timeout: float) -> ActionResult:
+        target.isolate(params.host)
+        return ActionResult(True, f"{params.host} isolated: only the team's SSH gateway reaches it")
+
+
+@register("reconnect")
+class ReconnectAction(ActionType):
+    summary = "Undo an isolation: the host is on its networks again."
+
+    @dataclass(config=PARAMS_CONFIG, kw_only=True)
+    class Params:
+        host: HostId
+
+    @classmethod
+    def run(cls, params: ReconnectAction.Params, target: ActionTarget, timeout: float) -> ActionResult:
+        was = target.reconnect(params.host)
+        return ActionResult(True, f"{params.host} reconnected" if was else f"{params.host} was not isolated")
 
 
 def _body_fits(body: str | None) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from range import hostfw, labels
 from range.actions import ActionError
 from range.engine import DockerRangeEngine
 from range.results import ExecResult, ProcessInfo
@@ -54,3 +55,23 @@ class RangeActionTarget:
             return self.bundle[source]
         except KeyError:
             raise ActionError(f"no file {source!r} is bundled with the scenario") from None
+
+    def isolate(self, host: str) -> None:
+        state = self.engine.status(self.spec)
+        gateway = next((h for h in state.hosts if h.name == labels.GATEWAY_HOST), None)
+        keep = sorted(set(gateway.addresses.values())) if gateway is not None else []
+        if not keep:
+            raise ActionError("the team's SSH gateway is not running: isolating would shut the team out too")
+        hostfw.isolate(self._pid(state, host), keep)
+
+    def reconnect(self, host: str) -> bool:
+        return hostfw.reconnect(self._pid(self.engine.status(self.spec), host))
+
+    def _pid(self, state: object, host: str) -> int:
+        found = next((h for h in state.hosts if h.name == host), None)  # type: ignore[attr-defined]
+        if found is None or found.container_id is None:
+            raise ActionError(f"{host} is not running")
+        pid = self.engine.with_pid(found).pid
+        if not pid:
+            raise ActionError(f"{host} is not running")
+        return pid

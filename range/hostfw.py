@@ -105,3 +105,62 @@ def remove_default_route(pid: int) -> None:
         raise FirewallError("nsenter is not installed on the Docker host (util-linux)")
     subprocess.run([nsenter, "-t", str(pid), "-n", "ip", "route", "del", "default"],
                    capture_output=True, text=True, timeout=10)
+
+
+ISOLATION_CHAINS = ("MAMORI-ISOLATE-IN", "MAMORI-ISOLATE-OUT")
+_ISOLATION_JUMPS = (("INPUT", "MAMORI-ISOLATE-IN"), ("FORWARD", "MAMORI-ISOLATE-IN"), ("OUTPUT", "MAMORI-ISOLATE-OUT"))
+
+
+def isolate(pid: int, keep: list[str]) -> None:
+    """Cut a container off its networks, as an EDR's network containment does, set from the host.
+
+    In the container's network namespace, every packet in, out or through is
+    dropped — established connections too (an intruder's open session dies) —
+    except loopback and traffic with the addresses in *keep* (the team's SSH
+    gateway, so the team still reaches the host to examine it). Done again, it
+    replaces the rules; the container needs no capability of its own.
+    """
+    iptables = _iptables()
+    reconnect(pid)
+    inbound, outbound = ISOLATION_CHAINS
+    rules = [[inbound, "-i", "lo", "-j", "RETURN"], [outbound, "-o", "lo", "-j", "RETURN"]]
+    for address in keep:
+        rules += [[inbound, "-s", address, "-j", "RETURN"], [inbound, "-d", address, "-j", "RETURN"],
+                  [outbound, "-d", address, "-j", "RETURN"]]
+    rules += [[inbound, "-m", "comment", "--comment", "mamori: isolated", "-j", "DROP"],
+              [outbound, "-m", "comment", "--comment", "mamori: isolated", "-j", "DROP"]]
+    for chain in ISOLATION_CHAINS:
+        _in_namespace(pid, [iptables, "-w", "5", "-N", chain])
+    for rule in rules:
+        _in_namespace(pid, [iptables, "-w", "5", "-A", *rule])
+    for parent, chain in _ISOLATION_JUMPS:
+        _in_namespace(pid, [iptables, "-w", "5", "-I", parent, "1", "-j", chain])
+
+
+def reconnect(pid: int) -> bool:
+    """Undo ``isolate`` (nothing to undo is fine); whether the host had been isolated."""
+    iptables = _iptables()
+    was = False
+    for parent, chain in _ISOLATION_JUMPS:
+        while _in_namespace(pid, [iptables, "-w", "5", "-D", parent, "-j", chain], check=False).returncode == 0:
+            was = True
+    for chain in ISOLATION_CHAINS:
+        _in_namespace(pid, [iptables, "-w", "5", "-F", chain], check=False)
+        _in_namespace(pid, [iptables, "-w", "5", "-X", chain], check=False)
+    return was
+
+
+def _iptables() -> str:
+    iptables = shutil.which("iptables")
+    if iptables is None:
+        raise FirewallError("iptables is not installed on the Docker host (apt-get install iptables)")
+    return iptables
+
+
+def _in_namespace(pid: int, argv: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    nsenter = shutil.which("nsenter")
+    if nsenter is None:
+        raise FirewallError("nsenter is not installed on the Docker host (util-linux)")
+    if pid <= 0:
+        raise FirewallError("the host is not running")
+    return _run([nsenter, "-t", str(pid), "-n", *argv], check=check)

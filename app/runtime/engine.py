@@ -21,14 +21,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.models import Exercise, ExerciseState, InjectRun, Message, RunStatus, Team, TimelineEvent, utcnow
-from app.runtime import diskwatch, lease
+from app.models import Exercise, ExerciseState, InjectRun, RunStatus, Team, TimelineEvent, utcnow
+from app.runtime import diskwatch, lease, organisation
 from app.runtime.dayend import end_due_days
 from app.runtime.clock import ClockReading
 from app.runtime.rounds import Scorer
 from app.runtime.triggers import Decision, RunView, plan
-from app.scenario.model import Condition, Inject, Scenario
-from app.services import lifecycle, ranges, scenarios
+from app.scenario import conditions
+from app.scenario.conditions import TeamFacts
+from app.scenario.model import At, Condition, Inject, Scenario, minutes
+from app.services import correspondence, ledger, lifecycle, ranges, scenarios, team_facts
 from range.actions import run_action
 from range.actions_target import RangeActionTarget
 from range.engine import DockerRangeEngine
@@ -111,6 +113,7 @@ class Engine:
                 _timeline(session, run, f"{run.inject_id}: {run.status.value}", "inject", run.day,
                           run.started_seconds or 0.0, self.now())
                 count += 1
+            count += organisation.interrupt_running(session, self.now())
         return count
 
     def tick(self, stop: threading.Event | None = None) -> int:
@@ -171,6 +174,11 @@ class Engine:
             rows = {r.inject_id: r for r in session.scalars(
                 select(InjectRun).where(InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id))}
             views = {k: RunView(r.status, r.day, r.started_seconds) for k, r in rows.items()}
+        if organisation.open_runs(session, team):
+            context = _TeamContext(self, session, exercise, team)
+            decided += organisation.settle(
+                session, exercise, model, team, reading, lambda c: context.holds(model, c), context.target,
+                context.probe, self.holder, self.now())
         return decided
 
 
@@ -181,11 +189,27 @@ class _TeamContext:
         self.engine, self.session, self.exercise, self.team = engine, session, exercise, team
         row = ranges.team_range(session, team)
         self.spec = ranges.compile_range(engine.instance_id, exercise, team, row)
+        self._facts: TeamFacts | None = None
 
-    def holds(self, model: Scenario, condition: Condition) -> bool:
+    def holds(self, model: Scenario, condition: object) -> bool:
+        """Whether a scenario condition holds for the team now: its events from the database, checks live."""
+        if self._facts is None:
+            self._facts = team_facts.load(self.session, self.team)
+        return conditions.holds(condition, self._facts, lambda leaf: self._check(model, leaf), self._timeline)
+
+    def _check(self, model: Scenario, condition: Condition) -> bool:
         check = next(c for c in model.checks if c.id == condition.check)
-        result = run_check(check.type, check.params, RangeProbe(self.engine.ranges, self.spec), CHECK_DEADLINE)
-        return result.status == condition.status
+        return run_check(check.type, check.params, self.probe(), CHECK_DEADLINE).status == condition.status
+
+    def _timeline(self, moment: At) -> float:
+        return ledger.at(self.exercise, moment.day, minutes(moment.at) * 60.0).timeline
+
+    def probe(self) -> RangeProbe:
+        return RangeProbe(self.engine.ranges, self.spec)
+
+    def target(self) -> RangeActionTarget:
+        bundle = {path: base64.b64decode(data) for path, data in (self.exercise.scenario.bundle or {}).items()}
+        return RangeActionTarget(self.engine.ranges, self.spec, bundle)
 
     def settle(self, model: Scenario, decision: Decision, reading: ClockReading, existing: InjectRun | None) -> int:
         """Claim the run (exactly once), then skip, miss or fire it; commits as it goes."""
@@ -198,10 +222,14 @@ class _TeamContext:
             self._finish(run, status, decision.reason, "", reading)
             return 1
         inject = decision.inject
-        if inject.skip_if is not None and self.holds(model, inject.skip_if):
-            self._finish(run, RunStatus.SKIPPED, f"{inject.skip_if.check} is {inject.skip_if.status}", "", reading)
+        if inject.condition is not None and not self.holds(model, inject.condition):
+            self._finish(run, RunStatus.SKIPPED, f"condition not met: {conditions.describe(inject.condition)}", "",
+                         reading)
             return 1
-        ok, summary, output = self._fire(model, inject, reading)
+        if inject.skip_if is not None and self.holds(model, inject.skip_if):
+            self._finish(run, RunStatus.SKIPPED, f"skip_if holds: {conditions.describe(inject.skip_if)}", "", reading)
+            return 1
+        ok, summary, output = self._fire(model, inject, reading, run)
         self._finish(run, RunStatus.DONE if ok else RunStatus.FAILED, summary, output, reading)
         return 1
 
@@ -226,31 +254,28 @@ class _TeamContext:
             return None
         return run
 
-    def _fire(self, model: Scenario, inject: Inject, reading: ClockReading) -> tuple[bool, str, str]:
-        bundle = {path: base64.b64decode(data) for path, data in (self.exercise.scenario.bundle or {}).items()}
-        target = RangeActionTarget(self.engine.ranges, self.spec, bundle)
+    def _fire(self, model: Scenario, inject: Inject, reading: ClockReading, run: InjectRun) -> tuple[bool, str, str]:
+        target = self.target() if inject.actions else None
         outcomes, outputs = [], []
         for action in inject.actions:
             result = run_action(action.type, action.params, target, inject.timeout)
             outcomes.append((result.ok, f"{action.type}: {result.summary}"))
             outputs.append(result.output.decode("utf-8", errors="replace"))
         if inject.message is not None:
-            self._deliver(model, inject, reading)
+            self._deliver(model, inject, run)
             outcomes.append((True, f"message from {inject.message.sender}"))
         ok = all(flag for flag, _ in outcomes)
         summary = "; ".join(text for _, text in outcomes)[:2000]
         return ok, summary, "\n".join(outputs)[-MAX_OUTPUT:]
 
-    def _deliver(self, model: Scenario, inject: Inject, reading: ClockReading) -> None:
+    def _deliver(self, model: Scenario, inject: Inject, run: InjectRun) -> None:
+        """The inject's message opens a thread with its character, which the team can answer."""
         message = inject.message
         assert message is not None
         sender = next(c for c in model.story.characters if c.id == message.sender)
-        self.session.add(Message(
-            exercise_id=self.exercise.id, team_id=self.team.id,
-            sender_ja=f"{sender.name.ja}（{sender.title.ja}）", sender_en=f"{sender.name.en} ({sender.title.en})",
-            subject_ja=message.subject.ja, subject_en=message.subject.en,
-            body_ja=message.body.ja, body_en=message.body.en, day=reading.day, exercise_seconds=reading.seconds,
-        ))
+        correspondence.deliver(self.session, self.exercise, self.team, sender, thread=None,
+                               subject=message.subject.ja, subject_en=message.subject.en, body_ja=message.body.ja,
+                               body_en=message.body.en, inject_run_id=run.id, now=self.engine.now())
 
     def _finish(self, run: InjectRun, status: RunStatus, result: str, output: str, reading: ClockReading) -> None:
         run.status, run.result, run.output = status, result[:2000], output[-MAX_OUTPUT:]

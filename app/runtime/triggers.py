@@ -15,6 +15,7 @@ from typing import Literal
 
 from app.models import RunStatus
 from app.runtime.clock import ClockReading
+from app.scenario.conditions import describe
 from app.scenario.model import After, At, Inject, Scenario, When, minutes
 
 Kind = Literal["fire", "condition", "skip", "miss"]
@@ -69,7 +70,7 @@ def _decide(inject: Inject, now: ClockReading, runs: dict[str, RunView]) -> Deci
     if now.day < when.day or now.seconds < minutes(when.not_before) * 60.0:
         return None
     if when.give_up_at is not None and now.seconds >= minutes(when.give_up_at) * 60.0:
-        return Decision(inject, "skip", now.seconds, f"{when.condition.check} was never {when.condition.status}")
+        return Decision(inject, "skip", now.seconds, f"never held: {describe(when.condition)}")
     return Decision(inject, "condition", now.seconds)
 
 

@@ -153,7 +153,6 @@ def _moment(s: Scenario, loc: Loc, moment: Any, injects: set[str]) -> Found:
 
 def _injects(s: Scenario, files: Path) -> Found:
     inject_ids = {inject.id for inject in s.injects}
-    check_ids = {check.id for check in s.checks}
     characters = {c.id for c in s.story.characters}
     for i, inject in enumerate(s.injects):
         at: Loc = ("injects", i)

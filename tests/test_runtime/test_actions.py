@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from range import actions
+from range import actions, labels
 from range.actions import ACTION_TYPES, MAX_OUTPUT, ActionResult, ActionType, register, run_action
 from range.actions_target import RangeActionTarget
 from range.docker_backend import DockerBackend
@@ -116,6 +116,32 @@ def probed_the_site(team: Team, result: ActionResult) -> None:
     assert "5 of 5 requests: 5× 200" in result.summary
 
 
+def reaches(team: Team, source: str, url: str) -> bool:
+    """Whether *source* gets an HTTP answer from *url* within 3 s."""
+    done = team.engine.exec(team.spec.exercise, team.spec.team, source,
+                            ["curl", "-s", "-o", "/dev/null", "--max-time", "3", url], timeout=10)
+    return done.ok
+
+
+def connects(team: Team, source: str, host: str, port: int) -> bool:
+    """Whether a TCP connection from *source* to *host*:*port* opens within 3 s."""
+    done = team.engine.exec(team.spec.exercise, team.spec.team, source,
+                            ["timeout", "3", "bash", "-c", f"echo > /dev/tcp/{host}/{port}"], timeout=10)
+    return done.ok
+
+
+def cut_off(team: Team, result: ActionResult) -> None:
+    assert "ws01 isolated" in result.summary
+    assert not reaches(team, "ws01", "http://web01/"), "ws01 still reaches the DMZ"
+    assert not connects(team, "fw01", "ws01", 22), "the firewall still reaches ws01"
+    assert connects(team, labels.GATEWAY_HOST, "ws01", 22), "the team's own way in (its SSH gateway) must stay open"
+
+
+def back_on_the_network(team: Team, result: ActionResult) -> None:
+    assert reaches(team, "ws01", "http://web01/")
+    assert connects(team, "fw01", "ws01", 22)
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -140,6 +166,8 @@ CASES = [
     Case("request", "request", {"from": "attacker", "url": f"http://www.city.minato.example/?probe={TOKEN}",
                                 "count": 5, "interval": 0.2},
          probed_the_site, host="attacker"),
+    Case("isolate", "isolate", {"host": "ws01"}, cut_off),
+    Case("reconnect", "reconnect", {"host": "ws01"}, back_on_the_network),
 ]
 
 
