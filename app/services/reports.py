@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from app.db import insert_new
 from app.models import (
-    Exercise, ExerciseState, ReportStatus, ReportVersion, ScoreEvent, ScoreSource, Team, TimelineEvent, User, utcnow,
+    Exercise, ExerciseState, InjectRun, ReportStatus, RunStatus, ReportVersion, ScoreEvent, ScoreSource, Team, TimelineEvent,
+    User, utcnow,
 )
-from app.scenario.model import Report
+from app.scenario.model import At, Report, minutes
 from app.services import audit, ledger, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, NotFound
 from app.services.tasks import reached
@@ -54,6 +55,57 @@ def report_views(session: Session, exercise: Exercise, team: Team, *,
             due=reached(session, exercise, team, report.due, moment),
             submitted=any(v.submitted_at is not None for v in versions)))
     return views
+
+
+@dataclass(frozen=True)
+class Timeliness:
+    """When a report falls due for a team and when the team first submitted it (exercise timeline seconds)."""
+
+    report: Report
+    due: float | None  # None: not fixed yet (its inject has not run), or never (that inject did not happen)
+    submitted: float | None
+
+    @property
+    def late(self) -> bool:
+        """Submitted after it was due."""
+        return self.due is not None and self.submitted is not None and self.submitted > self.due
+
+    def overdue(self, now: float) -> bool:
+        """Due, and still not submitted at *now*."""
+        return self.due is not None and self.submitted is None and now > self.due
+
+    @property
+    def late_seconds(self) -> float:
+        return max((self.submitted or 0.0) - self.due, 0.0) if self.late else 0.0  # type: ignore[operator]
+
+
+def timeliness(session: Session, exercise: Exercise) -> dict[tuple[int, str], Timeliness]:
+    """Every team's due moment and first submission of every report, by (team id, report id): two queries."""
+    model = scenarios.parsed(exercise.scenario)
+    started: dict[tuple[int, str], float] = {}
+    after = {r.due.after for r in model.reports if not isinstance(r.due, At)}
+    if after:
+        for team_id, inject_id, day, seconds in session.execute(
+                select(InjectRun.team_id, InjectRun.inject_id, InjectRun.day, InjectRun.started_seconds).where(
+                    InjectRun.exercise_id == exercise.id, InjectRun.inject_id.in_(after),
+                    InjectRun.started_seconds.is_not(None), InjectRun.status.in_(
+                        (RunStatus.DONE, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.RUNNING)))):
+            started[(team_id, inject_id)] = ledger.at(exercise, day, seconds).timeline
+    firsts = {(team_id, report_id): float(first) for team_id, report_id, first in session.execute(
+        select(ReportVersion.team_id, ReportVersion.report_id, func.min(ReportVersion.timeline_seconds))
+        .where(ReportVersion.exercise_id == exercise.id, ReportVersion.submitted_at.is_not(None))
+        .group_by(ReportVersion.team_id, ReportVersion.report_id))}
+    found = {}
+    for team in exercise.teams:
+        for report in model.reports:
+            due = report.due
+            if isinstance(due, At):
+                at: float | None = ledger.at(exercise, due.day, minutes(due.at) * 60.0).timeline
+            else:
+                begun = started.get((team.id, due.after))
+                at = None if begun is None else begun + minutes(due.delay) * 60.0
+            found[(team.id, report.id)] = Timeliness(report, at, firsts.get((team.id, report.id)))
+    return found
 
 
 def save_draft(session: Session, exercise: Exercise, team: Team, user: User, report_id: str, text: str, *,
