@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Scenario, User
 from app.scenario import ScenarioError, ScenarioFile, load_scenario_file
+from app.scenario import conditions
 from app.scenario.model import Scenario as ScenarioModel
 from app.services import audit
 from app.services.errors import N_, NotFound
@@ -149,6 +150,5 @@ def _moment_text(moment: object) -> str:
     if hasattr(moment, "after"):
         return f"{moment.after}+{moment.delay}"  # type: ignore[attr-defined]
     if hasattr(moment, "condition"):
-        cond = moment.condition  # type: ignore[attr-defined]
-        return f"day {moment.day} when {cond.check} is {cond.status}"  # type: ignore[attr-defined]
+        return f"day {moment.day} when {conditions.describe(moment.condition)}"  # type: ignore[attr-defined]
     return f"day {moment.day} {moment.at}"  # type: ignore[attr-defined]
