@@ -64,6 +64,19 @@ def test_the_valid_example_loads_and_the_docs_carry_it() -> None:
     assert block.group(1) == minimal.read_text(encoding="utf-8"), "docs and tests/scenarios/valid/minimal.yaml differ"
 
 
+def test_the_organisation_example_loads_and_the_docs_carry_it() -> None:
+    example = CASES / "valid" / "organisation-example.yaml"
+    loaded = load_scenario_file(example)
+    vendor = next(c for c in loaded.scenario.story.characters if c.id == "vendor")
+    assert [r.id for r in vendor.requests] == ["isolate"] and vendor.requests[0].actions[0].type == "isolate"
+    assert any(step.do == "message" for step in loaded.scenario.model_response)
+    docs = (ROOT / "docs" / "scenario-format.md").read_text(encoding="utf-8")
+    worked = docs.split("## Worked example: the organisation", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", worked, re.S)
+    assert block is not None, "the organisation example has no yaml block"
+    assert block.group(1) == example.read_text(encoding="utf-8"), "docs and organisation-example.yaml differ"
+
+
 HOSTILE = {
     "alias-bomb": "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a]\n"
     + "".join(f"c{i}: &c{i} [*{'b' if i == 0 else f'c{i-1}'}] \n" for i in range(20)),
