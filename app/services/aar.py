@@ -20,18 +20,9 @@ from app.models import (
     CheckResultRow, Exercise, InjectRun, ReportStatus, ReportVersion, RunStatus, ScoreEvent, ScoreSource,
     TaskAttempt, Team, TerminalSession, TimelineEvent, User,
 )
-from app.scenario.model import After, Criterion, Report, Step, Task, Text
-from app.services import ledger, review, scenarios
-
-
-@dataclass(frozen=True)
-class Stamp:
-    """When something happened: on the exercise clock (when known) and on the wall."""
-
-    day: int | None = None
-    seconds: float | None = None
-    timeline: float | None = None
-    wall: datetime | None = None
+from app.scenario.model import After, Character, Criterion, Report, Step, Task, Text
+from app.services import ledger, reports as report_service, review, scenarios
+from app.services.aar_correspondence import Letter, RequestOutcome, Stamp, record
 
 
 @dataclass(frozen=True)
@@ -52,7 +43,9 @@ class TeamAction:
 
     ``kind`` is one of: answer, hint, report_submitted, report_graded,
     revision_requested, check_down, check_up, adjustment, terminal,
-    instructor (a message or inject an instructor sent to the team).
+    instructor (a message or inject an instructor sent to the team),
+    message_sent (the team wrote to a character), message_received (a
+    character's reply; ``detail["letter"]`` is the ``Letter``).
     """
 
     kind: str
@@ -98,6 +91,9 @@ class ReportGrade:
     total: int | None
     of: int
     version: int | None  # the latest graded version
+    addressee: Character | None = None
+    quoted: ReportVersion | None = None  # the latest submitted version, whose text the report quotes
+    late_minutes: int = 0  # how late the first submission was (0: on time, or not submitted)
 
 
 @dataclass(frozen=True)
@@ -125,6 +121,8 @@ class AfterActionReport:
     metrics: list[review.MetricLine]
     tasks: list[TaskAnswer]
     reports: list[ReportGrade]
+    letters: list[Letter]  # the team's correspondence with the characters, oldest first
+    requests: list[RequestOutcome]
     model_response: list[ModelStep]
     comments: list[Comment]
     summary: Text
@@ -144,9 +142,13 @@ def build(session: Session, exercise: Exercise, team: Team) -> AfterActionReport
         ReportVersion.team_id == team.id, ReportVersion.status != ReportStatus.DRAFT).order_by(ReportVersion.id)))
     names = _names(session, [v.grader_id for v in versions] + [e.actor_id for e in events])
     attack = _attack(session, exercise, team, model)
-    actions = [*_attempts(session, team, titles), *_reports(session, exercise, team, versions, titles),
+    characters = {c.id: c for c in model.story.characters}
+    letters, requests = record(session, exercise, team, characters)
+    late = {report_id: report_service.late_minutes(t)
+            for (team_id, report_id), t in report_service.timeliness(session, exercise).items() if team_id == team.id}
+    actions = [*_attempts(session, team, titles), *_reports(session, exercise, team, versions, titles, late),
                *_score_actions(events, titles, names), *_checks(session, team, titles),
-               *_terminals(session, team, hosts), *_instructor(session, exercise, team)]
+               *_terminals(session, team, hosts), *_instructor(session, exercise, team), *_letters(letters)]
     rows = [TimelineRow(a.stamp, attack=a) for a in attack if a.stamp.timeline is not None]
     rows += [TimelineRow(a.stamp, action=a) for a in actions]
     order = _chronology(rows, exercise.speed or 1.0)
@@ -155,7 +157,8 @@ def build(session: Session, exercise: Exercise, team: Team) -> AfterActionReport
         lines=ledger.breakdown(session, team), attack=attack, actions=sorted(actions, key=order),
         timeline=sorted(rows, key=order),
         metrics=review.team_metrics(session, exercise, team),
-        tasks=_task_answers(model.tasks, session, team, events), reports=_grades(model.reports, versions),
+        tasks=_task_answers(model.tasks, session, team, events),
+        reports=_grades(model.reports, versions, characters, late), letters=letters, requests=requests,
         model_response=[_model_step(step, model) for step in model.model_response],
         comments=_comments(versions, events, titles, names), summary=model.debrief.summary,
         lessons=list(model.debrief.lessons), hosts=hosts, titles=titles)
@@ -218,18 +221,23 @@ def _attempts(session: Session, team: Team, titles: dict[tuple[ScoreSource, str]
 
 
 def _reports(session: Session, exercise: Exercise, team: Team, versions: list[ReportVersion],
-             titles: dict[tuple[ScoreSource, str], Text]) -> list[TeamAction]:
+             titles: dict[tuple[ScoreSource, str], Text], late: dict[str, int]) -> list[TeamAction]:
     # A revision request's moment is its line of the team's timeline (the version keeps its latest state).
     returned = {(t.detail.get("report"), t.detail.get("version")): t for t in session.scalars(
         select(TimelineEvent).where(TimelineEvent.team_id == team.id, TimelineEvent.kind == "report"))
         if t.detail.get("step") == "revision_requested"}
     actions = []
+    first: set[str] = set()
     for v in versions:
         subject = titles.get((ScoreSource.REPORT, v.report_id))
         detail = {"report": v.report_id, "number": v.number}
         if v.submitted_at is not None:
+            # Lateness is the first submission's: versions come in the order they were made.
+            minutes = late.get(v.report_id, 0) if v.report_id not in first else 0
+            first.add(v.report_id)
             actions.append(TeamAction("report_submitted", Stamp(v.day, v.exercise_seconds, v.timeline_seconds,
-                                                                v.submitted_at), subject, detail=detail))
+                                                                v.submitted_at), subject,
+                                      detail={**detail, "late_minutes": minutes}))
         if v.status is ReportStatus.GRADED:
             actions.append(TeamAction("report_graded", Stamp(wall=v.graded_at), subject, v.total,
                                       detail={**detail, "comment": v.comment}))
@@ -302,6 +310,19 @@ def _instructor(session: Session, exercise: Exercise, team: Team) -> list[TeamAc
                                                                  TimelineEvent.kind == "instructor"))]
 
 
+def _letters(letters: list[Letter]) -> list[TeamAction]:
+    """The correspondence on the timeline (an inject's message is already the inject's line)."""
+    return [TeamAction("message_sent" if letter.outgoing else "message_received", letter.stamp,
+                       _who(letter.character), detail={"letter": letter})
+            for letter in letters if not letter.from_inject]
+
+
+def _who(character: Character | None) -> Text | None:
+    if character is None:
+        return None
+    return Text(ja=f"{character.title.ja} {character.name.ja}", en=f"{character.name.en}, {character.title.en}")
+
+
 def _task_answers(tasks: list[Task], session: Session, team: Team, events: list[ScoreEvent]) -> list[TaskAnswer]:
     attempts: dict[str, list[bool]] = {}
     for task_id, correct in session.execute(select(TaskAttempt.task_id, TaskAttempt.correct)
@@ -315,18 +336,24 @@ def _task_answers(tasks: list[Task], session: Session, team: Team, events: list[
             for t in tasks]
 
 
-def _grades(reports: list[Report], versions: list[ReportVersion]) -> list[ReportGrade]:
+def _grades(reports: list[Report], versions: list[ReportVersion], characters: dict[str, Character],
+            late: dict[str, int]) -> list[ReportGrade]:
     latest: dict[str, ReportVersion] = {}
-    for v in versions:
+    quoted: dict[str, ReportVersion] = {}
+    for v in versions:  # oldest first
         if v.status is ReportStatus.GRADED:
-            latest[v.report_id] = v  # versions come oldest first
+            latest[v.report_id] = v
+        if v.submitted_at is not None:
+            quoted[v.report_id] = v
     grades = []
     for report in reports:
         graded = latest.get(report.id)
         given = graded.scores if graded is not None else {}
         grades.append(ReportGrade(report, [(c, given.get(c.id)) for c in report.rubric],
                                   graded.total if graded else None, sum(c.points for c in report.rubric),
-                                  graded.number if graded else None))
+                                  graded.number if graded else None,
+                                  characters.get(report.to) if report.to else None, quoted.get(report.id),
+                                  late.get(report.id, 0)))
     return grades
 
 

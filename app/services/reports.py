@@ -8,8 +8,9 @@ grade's scores and comment only once an instructor releases them.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from app.models import (
     Exercise, ExerciseState, InjectRun, ReportStatus, RunStatus, ReportVersion, ScoreEvent, ScoreSource, Team, TimelineEvent,
     User, utcnow,
 )
-from app.scenario.model import At, Report, minutes
+from app.scenario.model import At, Character, Report, minutes
 from app.services import audit, ledger, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, NotFound
 from app.services.tasks import reached
@@ -30,31 +31,93 @@ TRIES = 5  # team-mates starting the same draft, instructors grading the same re
 
 
 @dataclass(frozen=True)
+class DueTime:
+    """When a report falls due, as trainees read it: on the exercise clock and on the wall."""
+
+    day: int | None  # None: not fixed yet (its inject has not run)
+    seconds: float | None  # into that day
+    wall: datetime | None  # when the running clock reaches it at the current speed; None when unknown
+
+    @property
+    def fixed(self) -> bool:
+        return self.day is not None
+
+
+@dataclass(frozen=True)
 class ReportView:
-    """One report as a team sees it: its versions, the editable draft, whether it is due."""
+    """One report as a team sees it: its versions, the editable draft, whether it is due, whom it goes to."""
 
     report: Report
     versions: tuple[ReportVersion, ...]  # oldest first, drafts included
     draft: ReportVersion | None
     due: bool  # its due moment has been reached
     submitted: bool  # some version was submitted
+    addressee: Character | None = None  # the character the report is addressed to (``Report.to``)
+    due_at: DueTime | None = None
+    timing: Timeliness | None = None
+    overdue: bool = False  # due, and still not submitted
+    overdue_minutes: int = 0  # whole minutes since it fell due, when overdue
+
+    @property
+    def late_minutes(self) -> int:
+        """Whole minutes (rounded up) the first submission came after the due moment; 0 when on time."""
+        return late_minutes(self.timing)
 
 
 def report_views(session: Session, exercise: Exercise, team: Team, *,
                  now: datetime | None = None) -> list[ReportView]:
-    """Every report of the scenario, in scenario order, with the team's versions."""
-    moment = ledger.moment(exercise, now)
+    """Every report of the scenario, in scenario order, with the team's versions, addressee and due moment."""
+    wall = now or utcnow()
+    moment = ledger.moment(exercise, wall)
+    model = scenarios.parsed(exercise.scenario)
+    characters = {c.id: c for c in model.story.characters}
+    timings = timeliness(session, exercise)
     rows = list(session.scalars(select(ReportVersion).where(ReportVersion.team_id == team.id)
                                 .order_by(ReportVersion.number)))
     views = []
-    for report in scenarios.parsed(exercise.scenario).reports:
+    for report in model.reports:
         versions = tuple(v for v in rows if v.report_id == report.id)
+        timing = timings[(team.id, report.id)]
+        overdue = timing.overdue(moment.timeline)
         views.append(ReportView(
             report=report, versions=versions,
             draft=next((v for v in versions if v.status is ReportStatus.DRAFT), None),
             due=reached(session, exercise, team, report.due, moment),
-            submitted=any(v.submitted_at is not None for v in versions)))
+            submitted=any(v.submitted_at is not None for v in versions),
+            addressee=characters.get(report.to) if report.to else None,
+            due_at=due_time(exercise, timing.due, moment, wall), timing=timing, overdue=overdue,
+            overdue_minutes=int((moment.timeline - timing.due) // 60) if overdue else 0))  # type: ignore[operator]
     return views
+
+
+def late_minutes(timing: Timeliness | None) -> int:
+    """Whole minutes (rounded up) a late first submission came after the due moment; 0 when not late."""
+    return math.ceil(timing.late_seconds / 60.0) if timing is not None and timing.late else 0
+
+
+def due_time(exercise: Exercise, due: float | None, now: ledger.Moment, wall: datetime) -> DueTime:
+    """The due moment *due* (timeline seconds) as a day and time, and on the wall when it can be known.
+
+    The wall time is known only while the exercise runs and for a moment of
+    the day now under way: it is when the clock reaches it at the current
+    speed (for a moment already past, when the clock passed it, pauses aside).
+    """
+    if due is None:
+        return DueTime(None, None, None)
+    day, seconds = _on_day(exercise, due)
+    known = exercise.state is ExerciseState.RUNNING and day == now.day
+    at_wall = wall + timedelta(seconds=(due - now.timeline) / (exercise.speed or 1.0)) if known else None
+    return DueTime(day, seconds, at_wall)
+
+
+def _on_day(exercise: Exercise, timeline: float) -> tuple[int, float]:
+    """The day and the seconds into it of a moment on the timeline (past the last day: that day, overrun)."""
+    lengths = ledger.day_lengths(exercise)
+    for day, length in enumerate(lengths, start=1):
+        if timeline < length or day == len(lengths):
+            return day, timeline
+        timeline -= length
+    return 1, timeline
 
 
 @dataclass(frozen=True)
@@ -151,6 +214,23 @@ def grading_queue(session: Session, exercise: Exercise) -> list[ReportVersion]:
         .order_by(ReportVersion.submitted_at, ReportVersion.id)))
 
 
+def unreleased(session: Session, exercise: Exercise) -> list[ReportVersion]:
+    """Graded versions the teams cannot see yet, by team number then report and version: one query."""
+    return list(session.scalars(select(ReportVersion).join(Team, Team.id == ReportVersion.team_id).where(
+        ReportVersion.exercise_id == exercise.id, ReportVersion.status == ReportStatus.GRADED,
+        ReportVersion.released_at.is_(None)).order_by(Team.number, ReportVersion.report_id, ReportVersion.number)))
+
+
+def timing_of(session: Session, exercise: Exercise, version: ReportVersion) -> Timeliness:
+    """When *version*'s report fell due for its team and when the team first submitted it."""
+    return timeliness(session, exercise)[(version.team_id, version.report_id)]
+
+
+def auto_scores(report: Report, timing: Timeliness) -> dict[str, int]:
+    """The points of the criteria the platform scores: ``on_time`` is full unless the first submission was late."""
+    return {c.id: 0 if timing.late else c.points for c in report.rubric if c.auto == "on_time"}
+
+
 def get_version(session: Session, exercise: Exercise, version_id: int) -> ReportVersion:
     version = session.get(ReportVersion, version_id)
     if version is None or version.exercise_id != exercise.id:
@@ -162,7 +242,9 @@ def grade(session: Session, version: ReportVersion, scores: dict[str, int], comm
           now: datetime | None = None) -> int:
     """Grade (or re-grade) a submitted version against its rubric; returns the points added to the ledger.
 
-    *scores* names every rubric criterion once, each from 0 to its points.
+    *scores* names every rubric criterion once, each from 0 to its points;
+    a criterion the platform scores (``auto: on_time``) may be left out and is
+    filled from the team's first submission whatever *scores* says.
     The ledger gets the difference between the report's latest graded total
     and what it already holds for the report (negative when a re-grade lowers it).
     """
@@ -171,6 +253,8 @@ def grade(session: Session, version: ReportVersion, scores: dict[str, int], comm
                        status=version.status.value)
     exercise = session.get(Exercise, version.exercise_id)
     report = _report(exercise, version.report_id)
+    # The platform's own criteria override whatever was given for them (a form cannot forge them).
+    scores = {**scores, **auto_scores(report, timing_of(session, exercise, version))}
     total = _total(report, scores)
     wall = now or utcnow()
     version.status, version.scores, version.total = ReportStatus.GRADED, dict(scores), total

@@ -7,6 +7,7 @@ one ``GROUP BY team, moment`` turned into running sums in one pass.
 """
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -14,7 +15,9 @@ from datetime import date
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
-from app.models import Exercise, Membership, Prefecture, Scenario, ScoreEvent, ScoreSource, Team
+from app.models import (
+    Exercise, Membership, Message, Prefecture, ReportVersion, Scenario, ScoreEvent, ScoreSource, Team,
+)
 from app.scenario.model import Text
 from app.services import ledger, scenarios, scores
 from app.services.errors import N_, InvalidInput, NotFound
@@ -207,9 +210,63 @@ def titles(exercise: Exercise) -> dict[tuple[ScoreSource, str], Text]:
     return found
 
 
+# The organisational measures: time from each attack to the team's first word to a kind of character.
+ORGANISATION_METRICS = {"report_up": "boss", "vendor": "vendor", "notify": "authority"}
+
+
+@dataclass(frozen=True)
+class OrganisationMetrics:
+    seconds: dict[tuple[int, str, str], float | None]  # (team id, attack, metric) -> seconds after the attack
+    medians: dict[tuple[str, str], float | None]  # (attack, metric) -> the cohort's median
+
+
+def organisation_metrics(session: Session, exercise: Exercise, cohort: scores.CohortMetrics) -> OrganisationMetrics:
+    """Time from each measured attack to the team's first report up, vendor request and notification.
+
+    Reporting up is the first message to a ``boss`` character or the first
+    submitted report addressed to one, whichever came first; asking the vendor
+    is the first message to a ``vendor``; notifying, the first to an
+    ``authority``. Two queries for the whole exercise.
+    """
+    model = scenarios.parsed(exercise.scenario)
+    kinds = {c.id: c.kind for c in model.story.characters}
+    wanted = {kind: metric for metric, kind in ORGANISATION_METRICS.items()}
+    moments: dict[tuple[int, str], list[float]] = defaultdict(list)  # (team id, metric) -> timeline seconds
+    targets = [cid for cid, kind in kinds.items() if kind in wanted]
+    if targets:
+        for team_id, character_id, day, seconds in session.execute(
+                select(Message.team_id, Message.character_id, Message.day, Message.exercise_seconds).where(
+                    Message.exercise_id == exercise.id, Message.direction == "out",
+                    Message.character_id.in_(targets))):
+            moments[(team_id, wanted[kinds[character_id]])].append(ledger.at(exercise, day, seconds).timeline)
+    upward = [r.id for r in model.reports if r.to and kinds.get(r.to) == "boss"]
+    if upward:
+        for team_id, seconds in session.execute(
+                select(ReportVersion.team_id, ReportVersion.timeline_seconds).where(
+                    ReportVersion.exercise_id == exercise.id, ReportVersion.submitted_at.is_not(None),
+                    ReportVersion.report_id.in_(upward))):
+            moments[(team_id, "report_up")].append(float(seconds))
+    found: dict[tuple[int, str, str], float | None] = {}
+    for team in cohort.teams:
+        for attack in team.attacks:
+            for metric in ORGANISATION_METRICS:
+                after = [m - attack.fired for m in moments.get((team.team.id, metric), ())
+                         if attack.fired is not None and m >= attack.fired]
+                found[(team.team.id, attack.attack, metric)] = min(after) if after else None
+    values: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for (_team, attack, metric), value in found.items():
+        if value is not None:
+            values[(attack, metric)].append(value)
+    medians = {(attack, metric): statistics.median(values[(attack, metric)]) if values[(attack, metric)] else None
+               for _team, attack, metric in found}
+    return OrganisationMetrics(found, medians)
+
+
 def team_metrics(session: Session, exercise: Exercise, team: Team) -> list[MetricLine]:
-    """Time to detect / contain / recover / report for each measured attack, beside the cohort median."""
+    """Time to detect / contain / recover / report, and to report up / ask the vendor / notify, for each
+    measured attack, beside the cohort median."""
     cohort = scores.metrics(session, exercise)
+    organisation = organisation_metrics(session, exercise, cohort)
     injects = {i.id: i.title for i in scenarios.parsed(exercise.scenario).injects}
     mine = next((t for t in cohort.teams if t.team.id == team.id), None)
     lines = []
@@ -217,6 +274,10 @@ def team_metrics(session: Session, exercise: Exercise, team: Team) -> list[Metri
         for metric in scores.METRICS:
             lines.append(MetricLine(attack.attack, injects.get(attack.attack), metric, attack.seconds.get(metric),
                                     cohort.medians.get((attack.attack, metric))))
+        for metric in ORGANISATION_METRICS:
+            lines.append(MetricLine(attack.attack, injects.get(attack.attack), metric,
+                                    organisation.seconds.get((team.id, attack.attack, metric)),
+                                    organisation.medians.get((attack.attack, metric))))
     return lines
 
 

@@ -17,7 +17,7 @@ from wtforms import DateField, SelectChoice, SelectField
 from wtforms.validators import Optional
 
 from app.i18n import INJECT_LABELS, localized, text_of, translate
-from app.models import Exercise, Role, RunStatus, Team, utcnow
+from app.models import Exercise, RequestStatus, Role, RunStatus, Team, utcnow
 from app.services import aar, audit, exports, ledger, review, staff
 from app.services.errors import ServiceError
 from app.web.access import require_role
@@ -28,7 +28,16 @@ bp = Blueprint("review", __name__, url_prefix="/review")
 
 LEVEL_LABELS = {"beginner": _l("Beginner"), "intermediate": _l("Intermediate"), "advanced": _l("Advanced")}
 METRIC_LABELS = {"detect": _l("Time to detect"), "contain": _l("Time to contain"),
-                 "recover": _l("Time to recover"), "report": _l("Time to report")}
+                 "recover": _l("Time to recover"), "report": _l("Time to report"),
+                 "report_up": _l("Time to report up"), "vendor": _l("Time to ask the vendor"),
+                 "notify": _l("Time to notify")}
+# What came of a request a team made of a character (as the team's thread says it).
+REQUEST_LABELS = {
+    RequestStatus.PENDING: _l("Received"), RequestStatus.SCHEDULED: _l("Scheduled"),
+    RequestStatus.RUNNING: _l("Being handled"), RequestStatus.FULFILLED: _l("Completed"),
+    RequestStatus.FAILED: _l("Failed"), RequestStatus.REFUSED: _l("Declined"),
+    RequestStatus.REPEATED: _l("Already done"), RequestStatus.INTERRUPTED: _l("Interrupted"),
+}
 # An inject run's state, worded as on the live view.
 RUN_LABELS = {
     RunStatus.REQUESTED: INJECT_LABELS["requested"], RunStatus.HELD: INJECT_LABELS["held"],
@@ -190,7 +199,7 @@ def _day_starts(exercise: Exercise) -> list[float]:
 
 def _aar_labels() -> dict[str, object]:
     return {"source_labels": SOURCE_LABELS, "metric_labels": METRIC_LABELS, "run_labels": RUN_LABELS,
-            "level_labels": LEVEL_LABELS, "text_of": text_of}
+            "level_labels": LEVEL_LABELS, "request_labels": REQUEST_LABELS, "text_of": text_of}
 
 
 def _exercise(exercise_id: int) -> Exercise:

@@ -147,11 +147,9 @@ def source_titles(exercise: Exercise) -> dict[tuple[ScoreSource, str], str]:
 def grading_queue(exercise_id: int) -> str:
     session = db_session()
     exercise = _get(exercise_id)
-    unreleased = [(team, version) for team in exercise.teams
-                  for view in reports.report_views(session, exercise, team) for version in view.versions
-                  if version.status is ReportStatus.GRADED and version.released_at is None]
     return render_template("exercises/grading.html", exercise=exercise, queue=reports.grading_queue(session, exercise),
-                           unreleased=unreleased, teams={t.id: t for t in exercise.teams},
+                           unreleased=reports.unreleased(session, exercise), teams={t.id: t for t in exercise.teams},
+                           timings=reports.timeliness(session, exercise),
                            report_titles=_report_titles(exercise), form=ButtonForm())
 
 
@@ -162,7 +160,8 @@ def grade(exercise_id: int, version_id: int) -> Response | str | tuple[str, int]
     exercise = _get(exercise_id)
     version = _version(exercise, version_id)
     report = _report(exercise, version)
-    form = grade_form(report.rubric, scores=version.scores, comment=version.comment)
+    # The platform scores the auto criteria: the form asks only for the others.
+    form = grade_form([c for c in report.rubric if c.auto is None], scores=version.scores, comment=version.comment)
     status = 200
     if form.is_submitted():
         if not form.validate() or not (form.grade.data or form.revise.data):
@@ -179,8 +178,9 @@ def grade(exercise_id: int, version_id: int) -> Response | str | tuple[str, int]
                 flash(message, "info")
                 return redirect(url_for(".grading_queue", exercise_id=exercise.id))
     team = session.get(Team, version.team_id)
+    timing = reports.timing_of(session, exercise, version)
     return render_template("exercises/grade.html", exercise=exercise, team=team, version=version, report=report,
-                           form=form), status
+                           form=form, timing=timing, auto=reports.auto_scores(report, timing)), status
 
 
 def _grade_or_return(version: ReportVersion, report: Report, form: GradeForm) -> str:
