@@ -12,7 +12,7 @@ from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.models import (
-    AuditEvent, CheckResultRow, Exercise, InjectRun, RangeHost, RangeState, ReportStatus, ReportVersion, Role,
+    AuditEvent, CheckResultRow, Exercise, InjectRun, Message, RangeHost, RangeState, ReportStatus, ReportVersion, Role,
     RunStatus, ScoreEvent, ScoreSource, ScoringRound, TaskAttempt, Team, TeamScore, User,
 )
 from app.services import ledger, live, ranges, tasks
@@ -49,6 +49,20 @@ def activity(db: Session, exercise: Exercise) -> None:
                              status=ReportStatus.SUBMITTED, text="第一報"))
         ledger.append(db, team, source=ScoreSource.CHECK, source_id="beacon-stopped", key=f"c:{team.id}",
                       points=10, when=ledger.moment(exercise))
+    db.flush()
+
+
+def escalations(db: Session, exercise: Exercise) -> None:
+    """The police call came in for every team at 00:10 (the first report is due at 00:40, after the board's
+    00:30); each team wrote twice to the police, once still waiting for the white cell."""
+    for team in exercise.teams:
+        db.add(InjectRun(exercise_id=exercise.id, team_id=team.id, inject_id="police-call", status=RunStatus.DONE,
+                         day=1, started_seconds=600))
+        for number, waiting in ((1, None), (2, "waiting")):
+            db.add(Message(exercise_id=exercise.id, team_id=team.id, direction="out", character_id="nisc",
+                           sender_ja=team.name, sender_en=team.name, subject_ja=f"通報 {number}",
+                           subject_en=f"Report {number}", body_ja="本文", body_en="text", day=1,
+                           exercise_seconds=900 + number, white_cell=waiting))
     db.flush()
 
 
@@ -172,6 +186,7 @@ def test_the_polled_fragments_make_as_many_queries_for_30_teams_as_for_3(
     for teams in (3, 30):
         exercise = running(db, teams=teams, instructor=sensei)
         activity(db, exercise)
+        escalations(db, exercise)
         for team in exercise.teams:
             row = ranges.team_range(db, team)
             row.state = RangeState.READY
@@ -181,7 +196,10 @@ def test_the_polled_fragments_make_as_many_queries_for_30_teams_as_for_3(
                          statements(app, client, f"/exercises/{exercise.id}/readiness/board"))
         assert len(live.board(db, exercise).teams) == teams
     assert counts[3] == counts[30], counts
-    assert counts[30][0] <= 12, f"the live fragment made {counts[30][0]} queries"
+    # 12 before the escalations (the latest messages with their counts, and reports.timeliness's two).
+    assert counts[30][0] <= 14, f"the live fragment made {counts[30][0]} queries"
+    board = live.board(db, exercise)
+    assert board.white_cell_waiting == 30 and all(len(team.escalations) == 2 for team in board.teams)
 
 
 # The readiness board ---------------------------------------------------------------------------

@@ -5,7 +5,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Exercise, InjectRun, Message, RunStatus, Team, TimelineEvent, User, utcnow
-from app.services import audit, lifecycle, scenarios
+from app.scenario.model import Character
+from app.services import audit, correspondence, lifecycle, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, NotFound
 
 CONTROLS = {"fire": RunStatus.REQUESTED, "hold": RunStatus.HELD, "skip": RunStatus.SKIPPED}
@@ -51,21 +52,41 @@ def control(session: Session, exercise: Exercise, inject_id: str, action: str, *
 
 
 def send(session: Session, exercise: Exercise, *, subject: str, body: str, teams: list[int] | None,
-         actor: User | None, ip: str = "") -> int:
-    """A message from the instructors to some teams' inboxes (all teams: a broadcast)."""
+         actor: User | None, ip: str = "", sender: str | None = None) -> int:
+    """A message from the instructors to some teams' inboxes (all teams: a broadcast).
+
+    With *sender*, a character of the scenario writes it instead of "講師": to
+    each chosen team in a thread of its own with that character (when trainees
+    can write to it) so the team can answer; the audit log keeps the real
+    instructor.
+    """
     if not subject.strip() or not body.strip():
         raise InvalidInput(N_("a message needs a subject and a text"))
+    char = _character(exercise, sender) if sender else None
     reading = lifecycle.reading(exercise)
     chosen = [t for t in exercise.teams if teams is None or t.number in teams]
     for team in chosen:
-        session.add(Message(exercise_id=exercise.id, team_id=team.id, sender_ja="講師", sender_en="Instructors",
+        if char is not None and char.reachable:
+            correspondence.deliver(session, exercise, team, char, thread=None, subject=subject, body_ja=body,
+                                   body_en=body, author=actor)
+            continue
+        sender_ja, sender_en = correspondence.sender_names(char) if char is not None else ("講師", "Instructors")
+        session.add(Message(exercise_id=exercise.id, team_id=team.id, sender_ja=sender_ja, sender_en=sender_en,
                             subject_ja=subject, subject_en=subject, body_ja=body, body_en=body,
+                            character_id=char.id if char is not None else "", author_id=actor.id if actor else None,
                             day=reading.day, exercise_seconds=reading.seconds))
-        _timeline(session, exercise, team, f"message from the instructors: {subject[:100]}")
+        _timeline(session, exercise, team, f"message from {char.id if char else 'the instructors'}: {subject[:100]}")
     audit.record(session, "message.broadcast" if teams is None else "message.send", actor=actor,
                  target=f"exercise:{exercise.id}", exercise_id=exercise.id, ip=ip,
-                 teams=[t.number for t in chosen], subject=subject[:200])
+                 teams=[t.number for t in chosen], subject=subject[:200], sender=char.id if char else None)
     return len(chosen)
+
+
+def _character(exercise: Exercise, character_id: str) -> Character:
+    found = next((c for c in scenarios.parsed(exercise.scenario).story.characters if c.id == character_id), None)
+    if found is None:
+        raise NotFound(N_("the scenario has no character %(character)r"), character=character_id)
+    return found
 
 
 def inbox(session: Session, team: Team) -> list[Message]:

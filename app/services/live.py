@@ -12,16 +12,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import distinct, func, literal, select, true, union_all
+from sqlalchemy import case, distinct, func, literal, select, true, union_all
 from sqlalchemy.orm import Session
 
 from app.models import (
-    CheckResultRow, Exercise, ExerciseState, InjectRun, RangeHost, RangeState, ReportStatus, ReportVersion,
+    CheckResultRow, Exercise, ExerciseState, InjectRun, Message, RangeHost, RangeState, ReportStatus, ReportVersion,
     RunStatus, TaskAttempt, Team, TeamRange, TeamScore, utcnow,
 )
+from app.runtime import clock as exercise_clock
 from app.runtime.clock import ClockReading
-from app.scenario.model import Text
-from app.services import lifecycle, scenarios
+from app.scenario.model import Character, Report, Scenario, Text
+from app.services import correspondence, ledger, lifecycle, reports, scenarios
 from app.services.provisioning import PROVISIONABLE
 
 # What an inject run means on the board: the engine's statuses folded into what an instructor acts on.
@@ -37,6 +38,7 @@ INJECT_KINDS = {
 }
 PENDING = "pending"  # no run yet: the inject is still to come
 NOT_CHECKED = "none"
+ESCALATIONS_SHOWN = 3  # per team, the latest messages to characters and reports submitted
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,20 @@ class CheckCell:
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """Whom the team told what, and when: a message to a character or a report submitted (to its addressee)."""
+
+    to: Character | None  # None: a report with no addressee
+    subject: str  # a message's subject ("" for a report)
+    report: Report | None  # the report submitted (None for a message)
+    day: int
+    seconds: float
+    timeline: float
+    late: bool = False  # a report submitted after it was due
+    waiting: bool = False  # a message waiting in the white-cell queue
+
+
+@dataclass(frozen=True)
 class TeamLive:
     id: int
     number: int
@@ -74,6 +90,11 @@ class TeamLive:
     tasks_solved: int
     attempts: int
     reports_waiting: int
+    escalations: tuple[Escalation, ...] = ()  # the latest few, newest first
+    messages_sent: int = 0  # to characters, all told
+    white_cell_waiting: int = 0  # of them, waiting for an instructor
+    overdue: tuple[Report, ...] = ()  # due and not submitted
+    late: tuple[Report, ...] = ()  # submitted after they were due
 
 
 @dataclass(frozen=True)
@@ -89,6 +110,10 @@ class LiveBoard:
     @property
     def reports_waiting(self) -> int:
         return sum(team.reports_waiting for team in self.teams)
+
+    @property
+    def white_cell_waiting(self) -> int:
+        return sum(team.white_cell_waiting for team in self.teams)
 
 
 @dataclass(frozen=True)
@@ -128,7 +153,7 @@ def teams_of(session: Session, exercise: Exercise) -> list[Team]:
 def board(session: Session, exercise: Exercise, *, now: datetime | None = None) -> LiveBoard:
     """Every team's injects, checks, answers, reports waiting and score, with the clock."""
     model = scenarios.parsed(exercise.scenario)
-    teams = teams_of(session, exercise)
+    teams = list(exercise.teams)  # in number order; loaded once for this and reports.timeliness
     runs = _runs(session, exercise)
     checks = _latest_checks(session, exercise, [check.id for check in model.checks])
     answered = {team_id: (int(solved or 0), int(tried or 0)) for team_id, solved, tried in session.execute(
@@ -144,6 +169,8 @@ def board(session: Session, exercise: Exercise, *, now: datetime | None = None) 
     range_states = dict(session.execute(
         select(TeamRange.team_id, TeamRange.state).join(Team, Team.id == TeamRange.team_id)
         .where(Team.exercise_id == exercise.id)).all())
+    reading = lifecycle.reading(exercise, now or utcnow())
+    told = _escalations(session, exercise, model, reading)
     rows = []
     for team in teams:
         solved, tried = answered.get(team.id, (0, 0))
@@ -153,12 +180,71 @@ def board(session: Session, exercise: Exercise, *, now: datetime | None = None) 
             range_state=state.value if state is not None else RangeState.PENDING.value,
             injects=tuple(runs.get((team.id, inject.id), InjectCell(PENDING)) for inject in model.injects),
             checks=tuple(checks.get((team.id, check.id), CheckCell(NOT_CHECKED)) for check in model.checks),
-            tasks_solved=solved, attempts=tried, reports_waiting=int(waiting.get(team.id) or 0)))
+            tasks_solved=solved, attempts=tried, reports_waiting=int(waiting.get(team.id) or 0),
+            **told.get(team.id, {})))
     return LiveBoard(
-        exercise_id=exercise.id, state=exercise.state, clock=lifecycle.reading(exercise, now or utcnow()),
+        exercise_id=exercise.id, state=exercise.state, clock=reading,
         injects=tuple(Column(i.id, i.title) for i in model.injects),
         checks=tuple(Column(c.id, c.title) for c in model.checks),
         task_count=len(model.tasks), teams=tuple(rows))
+
+
+def _escalations(session: Session, exercise: Exercise, model: Scenario,
+                 reading: ClockReading) -> dict[int, dict[str, object]]:
+    """Per team: the latest messages to characters and reports submitted, counts, overdue and late reports.
+
+    Three queries whatever the number of teams: the latest few messages of
+    each team with its counts (windows over the team's messages), and the two
+    of ``reports.timeliness``.
+    """
+    people = {c.id: c for c in model.story.characters}
+    lengths = ledger.day_lengths(exercise)
+    now = exercise_clock.timeline(reading.day, reading.seconds, lengths)
+    team = {"partition_by": Message.team_id}
+    latest = (select(Message.team_id, Message.character_id, Message.subject_ja, Message.day, Message.exercise_seconds,
+                     Message.white_cell, func.row_number().over(order_by=Message.id.desc(), **team).label("rank"),
+                     func.count().over(**team).label("sent"),
+                     func.sum(case((Message.white_cell == correspondence.WAITING, 1), else_=0)).over(**team)
+                     .label("waiting"))
+              .where(Message.exercise_id == exercise.id, Message.direction == "out").subquery())
+    counts: dict[int, tuple[int, int]] = {}
+    told: dict[int, list[Escalation]] = defaultdict(list)
+    for team_id, character_id, subject, day, seconds, white_cell, _rank, sent, waiting in session.execute(
+            select(latest).where(latest.c.rank <= ESCALATIONS_SHOWN)):
+        counts[team_id] = (int(sent), int(waiting or 0))
+        told[team_id].append(Escalation(people.get(character_id), subject, None, day, seconds,
+                                        exercise_clock.timeline(day, seconds, lengths),
+                                        waiting=white_cell == correspondence.WAITING))
+    overdue: dict[int, list[Report]] = defaultdict(list)
+    late: dict[int, list[Report]] = defaultdict(list)
+    for (team_id, _report_id), row in reports.timeliness(session, exercise).items():
+        if row.overdue(now):
+            overdue[team_id].append(row.report)
+        if row.submitted is not None:
+            if row.late:
+                late[team_id].append(row.report)
+            day, seconds = _on_clock(row.submitted, lengths)
+            told[team_id].append(Escalation(people.get(row.report.to or ""), "", row.report, day, seconds,
+                                            row.submitted, late=row.late))
+    found: dict[int, dict[str, object]] = {}
+    for team_id in set(counts) | set(told) | set(overdue):
+        sent, waiting = counts.get(team_id, (0, 0))
+        newest = sorted(told.get(team_id, []), key=lambda e: e.timeline, reverse=True)[:ESCALATIONS_SHOWN]
+        found[team_id] = {"escalations": tuple(newest), "messages_sent": sent, "white_cell_waiting": waiting,
+                          "overdue": tuple(overdue.get(team_id, ())), "late": tuple(late.get(team_id, ()))}
+    return found
+
+
+def _on_clock(timeline: float, lengths: list[float]) -> tuple[int, float]:
+    """The day and seconds into it of a moment *timeline* seconds after day 1 began (the inverse of
+    ``clock.timeline``; a moment past the last day's length stays on the last day)."""
+    day = 1
+    for length in lengths[:-1]:
+        if timeline < length:
+            break
+        timeline -= length
+        day += 1
+    return day, timeline
 
 
 def _runs(session: Session, exercise: Exercise) -> dict[tuple[int, str], InjectCell]:

@@ -9,6 +9,17 @@
       event.preventDefault();
     }
   });
+  // A select with data-fill="ID" puts the chosen option's value into the text area ID (the white cell's
+  // suggested replies), to be edited before sending; the empty first option leaves the text alone.
+  document.addEventListener("change", function (event) {
+    var select = event.target;
+    var target = select && select.getAttribute && select.getAttribute("data-fill");
+    var area = target && document.getElementById(target);
+    if (area && select.value) {
+      area.value = select.value;
+      area.focus();
+    }
+  });
   // A button with data-print prints the page (the one-time password slips).
   document.addEventListener("click", function (event) {
     var button = event.target && event.target.closest && event.target.closest("[data-print]");

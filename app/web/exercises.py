@@ -178,13 +178,13 @@ def control_inject(exercise_id: int) -> Response:
 def send_message(exercise_id: int) -> Response:
     session = db_session()
     exercise = _get(exercise_id)
-    form = live_view.message_form()
+    form = live_view.message_form(exercise)
     if not form.validate_on_submit():
         return _render_with(exercise, message_form=form)
     try:
         count = injects.send(session, exercise, subject=form.subject.data or "", body=form.body.data or "",
                              teams=[form.team.data] if form.team.data else None,
-                             actor=current_user._get_current_object(), ip=client_ip())
+                             actor=current_user._get_current_object(), ip=client_ip(), sender=form.sender.data or None)
     except ServiceError as exc:
         session.rollback()
         flash(translate(exc.text), "error")
@@ -284,7 +284,7 @@ def _controls(exercise: Exercise) -> dict[str, object]:
     return {"clock": lifecycle.reading(exercise), "actions": live_view.actions(exercise),
             "transition_form": TransitionForm(formdata=None),
             "inject_ids": [i.id for i in scenarios.parsed(exercise.scenario).injects], "runs": runs,
-            "inject_form": live_view.inject_form(exercise, formdata=None), "message_form": live_view.message_form(formdata=None)}
+            "inject_form": live_view.inject_form(exercise, formdata=None), "message_form": live_view.message_form(exercise, formdata=None)}
 
 
 def _get(exercise_id: int) -> Exercise:

@@ -13,11 +13,11 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
-from wtforms import SelectChoice
+from wtforms import SelectChoice, SelectField
 
-from app.i18n import INJECT_LABELS, text_of, translate
+from app.i18n import INJECT_LABELS, select_locale, text_of, translate
 from app.models import Exercise, ExerciseState, Role
-from app.services import disk, lifecycle, live, range_jobs, scenarios, tasks
+from app.services import correspondence, disk, lifecycle, live, range_jobs, scenarios, tasks
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
@@ -60,7 +60,7 @@ def render_live(exercise: Exercise, status: int = 200, **forms: object) -> tuple
     """The whole live page; *forms* replaces a control's empty form by the posted one with its errors."""
     controls = {
         "transition_form": TransitionForm(formdata=None), "inject_form": inject_form(exercise, formdata=None),
-        "message_form": message_form(formdata=None), "hint_form": hint_form(exercise, formdata=None),
+        "message_form": message_form(exercise, formdata=None), "hint_form": hint_form(exercise, formdata=None),
     }
     controls.update(forms)
     return render_template(
@@ -85,8 +85,19 @@ def distinct_ids(form: FlaskForm, prefix: str) -> FlaskForm:
     return form
 
 
-def message_form(**kwargs: object) -> MessageForm:
-    return distinct_ids(MessageForm(**kwargs), "message")  # type: ignore[return-value]
+class SenderMessageForm(MessageForm):
+    """The instructors' message, from "講師" or — the white cell playing it — any character of the scenario."""
+
+    sender = SelectField(_l("From"), default="")
+
+
+def message_form(exercise: Exercise, **kwargs: object) -> SenderMessageForm:
+    form = distinct_ids(SenderMessageForm(**kwargs), "message")
+    english = select_locale() == "en"
+    form.sender.choices = [SelectChoice("", _("Instructors (講師)"))] + [
+        SelectChoice(c.id, correspondence.sender_names(c)[1 if english else 0])
+        for c in scenarios.parsed(exercise.scenario).story.characters]
+    return form  # type: ignore[return-value]
 
 
 def inject_form(exercise: Exercise, **kwargs: object) -> InjectControlForm:

@@ -1,4 +1,4 @@
-"""The instructor console's live view, readiness board, range jobs, hint release and roster preview."""
+"""The instructor console's live view, readiness board, range jobs, hint release, roster preview and white cell."""
 from tests.authz_rows import Row
 
 STAFF_ONLY = (302, 403, 403, 200, 200)
@@ -17,4 +17,11 @@ ROWS = [
     # Nothing chosen: the form comes back with its errors.
     Row("POST", "/exercises/{exercise}/hints", (302, 403, 403, 400, 400)),
     Row("POST", "/exercises/{exercise}/roster/confirm", (302, 403, 403, 400, 400)),
+    # The white cell: the queue, and acting on a message (none such: 404 once the caller runs the exercise).
+    Row("GET", "/exercises/{exercise}/white-cell", STAFF_ONLY),
+    Row("GET", "/exercises/999999/white-cell", (302, 403, 403, 404, 404)),
+    Row("POST", "/exercises/{exercise}/white-cell/999999/answer", (302, 403, 403, 404, 404), {"m999999-body": "了解"}),
+    Row("POST", "/exercises/{exercise}/white-cell/999999/request", (302, 403, 403, 404, 404), {"request_id": "logs"}),
+    Row("POST", "/exercises/{exercise}/white-cell/999999/dismiss", (302, 403, 403, 404, 404)),
+    Row("GET", "/exercises/{exercise}/attachments/999999", (302, 403, 403, 404, 404)),
 ]

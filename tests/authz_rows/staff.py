@@ -33,6 +33,7 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
     ("GET", "/teams/999999/score"): 404,
     ("POST", "/exercises/999999/scores/visibility"): 404,
     ("POST", "/exercises/999999/staff"): 404,
+    ("GET", "/exercises/999999/white-cell"): 404,
     # Everything else about the exercise and its teams is refused.
     **{key: REFUSED for key in [
         ("POST", "/exercises/{exercise}/roster"),
@@ -46,6 +47,11 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
         ("GET", "/exercises/{exercise}/live/board"),
         ("GET", "/exercises/{exercise}/readiness"),
         ("GET", "/exercises/{exercise}/readiness/board"),
+        ("GET", "/exercises/{exercise}/white-cell"),
+        ("POST", "/exercises/{exercise}/white-cell/999999/answer"),
+        ("POST", "/exercises/{exercise}/white-cell/999999/request"),
+        ("POST", "/exercises/{exercise}/white-cell/999999/dismiss"),
+        ("GET", "/exercises/{exercise}/attachments/999999"),
         ("POST", "/exercises/{exercise}/teams/99/provision"),
         ("POST", "/exercises/{exercise}/teams/1/hosts/nope/reset"),
         ("POST", "/exercises/{exercise}/teams/1/hosts/nope/resume"),
