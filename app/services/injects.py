@@ -90,13 +90,24 @@ def _character(exercise: Exercise, character_id: str) -> Character:
 
 
 def inbox(session: Session, team: Team) -> list[Message]:
-    return list(session.scalars(select(Message).where(Message.team_id == team.id).order_by(Message.id.desc())))
+    """Every message *to* the team (the instructors', injects', characters'), newest first; never its own."""
+    return list(session.scalars(select(Message).where(Message.team_id == team.id, Message.direction == "in")
+                                .order_by(Message.id.desc())))
+
+
+def broadcasts(session: Session, team: Team) -> list[Message]:
+    """The instructors' messages to the team outside any thread (from 講師), newest first."""
+    return list(session.scalars(select(Message).where(Message.team_id == team.id, Message.direction == "in",
+                                                      Message.thread_id.is_(None)).order_by(Message.id.desc())))
 
 
 def unread_count(session: Session, team: Team) -> int:
-    """How many of the team's messages no member has opened yet (one indexed count, however full the inbox)."""
+    """How many messages to the team no member has opened yet (one indexed count, however full the inbox).
+
+    Only messages *to* the team count: what the team itself sent is never "unread".
+    """
     return session.scalar(select(func.count()).select_from(Message).where(
-        Message.team_id == team.id, Message.read_at.is_(None))) or 0
+        Message.team_id == team.id, Message.direction == "in", Message.read_at.is_(None))) or 0
 
 
 def get_message(session: Session, team: Team, message_id: int) -> Message:

@@ -7,9 +7,8 @@ from flask_login import current_user
 from app.extensions import login_manager
 from app.i18n import LANGUAGES, localized, range_label, select_locale, state_label, text_of, translate, when
 from app.models import Role, User
-from app.web import (
-    account, admin, auth, exercises, live, main, review, scoring, sessions, teams, teamwork, terminal, whitecell,
-)
+from app.web import (account, admin, auth, correspondence, exercises, live, main, review, scoring, sessions, teams,
+                     teamwork, terminal, whitecell)
 from app.web.context import close_session
 
 # Pages a user who must change their password may still open.
@@ -17,7 +16,8 @@ _PASSWORD_CHANGE_ALLOWED = {"account.password", "account.logout_everywhere", "au
 
 
 def register_web(app: Flask) -> None:
-    for module in (auth, main, exercises, live, whitecell, teams, teamwork, terminal, scoring, review, admin, account):
+    for module in (auth, main, exercises, live, whitecell, teams, correspondence, teamwork, terminal, scoring, review,
+                   admin, account):
         app.register_blueprint(module.bp)
     app.teardown_appcontext(close_session)
 

@@ -1,18 +1,20 @@
 """The team page: a trainee sees only their own team; staff see any team.
 
 The page polls a small status fragment (the exercise clock and the unread
-messages) every few seconds, so both read a fixed handful of rows.
+messages) every few seconds, so both read a fixed handful of rows. The
+correspondence with the scenario's characters is ``app.web.correspondence``.
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from app.models import Role, Team
-from app.services import exercises, injects, ranges, team_portal, team_scores
+from app.services import correspondence, exercises, injects, ranges, team_portal, team_scores
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import db_session, settings
+from app.web.correspondence import KIND_LABELS, THREAD_STATES
 from app.web.converters import query_id
 from app.web.scoring import SOURCE_LABELS, describe, source_titles
 
@@ -46,7 +48,9 @@ def show(team_id: int) -> str:
     row, hosts = ranges.access_for(session, team)
     return render_template("teams/show.html", team=team, exercise=team.exercise, range_row=row,
                            hosts=hosts, access_host=access_host(), story=team_portal.briefing(team.exercise),
-                           members=team_portal.members(session, team), **_status(team))
+                           members=team_portal.members(session, team),
+                           people=correspondence.contactable(team.exercise), kind_labels=KIND_LABELS,
+                           member=_is_member(team), **_status(team))
 
 
 @bp.route("/<int:team_id>/status")
@@ -93,19 +97,28 @@ def ssh_config(team_id: int) -> Response:
 @bp.route("/<int:team_id>/inbox")
 @require_role(Role.TRAINEE)
 def inbox(team_id: int) -> str:
+    """The team's 連絡 page: its threads with the scenario's characters, and the instructors' messages."""
     team = _team(team_id)
-    return render_template("teams/inbox.html", team=team, messages=injects.inbox(db_session(), team))
+    session = db_session()
+    return render_template("teams/inbox.html", team=team, threads=correspondence.threads(session, team),
+                           messages=injects.broadcasts(session, team),
+                           people=correspondence.contactable(team.exercise), member=_is_member(team),
+                           thread_states=THREAD_STATES, kind_labels=KIND_LABELS)
 
 
 @bp.route("/<int:team_id>/inbox/<int:message_id>")
 @require_role(Role.TRAINEE)
-def message(team_id: int, message_id: int) -> str:
+def message(team_id: int, message_id: int) -> Response | str:
+    """One message; a message of a thread is shown in its thread (old links keep working)."""
     team = _team(team_id)
     session = db_session()
     try:
         shown = injects.get_message(session, team, message_id)
     except ServiceError as exc:
         abort(exc.status)
+    if shown.thread_id is not None:
+        return redirect(url_for("correspondence.thread", team_id=team.id, thread_id=shown.thread_id,
+                                _anchor=f"message-{shown.id}"))
     if _is_member(team):  # staff looking in do not mark it read
         injects.mark_read(shown)
         session.commit()

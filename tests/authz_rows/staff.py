@@ -81,6 +81,18 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
         ("GET", "/teams/{team_a}/reports/first-report"),
         ("GET", "/teams/{team_a}/reports/no-such-report"),
         ("POST", "/teams/{team_a}/reports/first-report"),
+        # The team's correspondence (tests/authz_rows/team.py), pages and API.
+        ("GET", "/teams/{team_a}/messages/new"),
+        ("GET", "/teams/{team_b}/messages/new"),
+        ("POST", "/teams/{team_a}/messages/new"),
+        ("GET", "/teams/{team_a}/threads/999999"),
+        ("POST", "/teams/{team_a}/threads/999999"),
+        ("GET", "/teams/{team_a}/attachments/999999"),
+        ("GET", "/api/v1/teams/{team_a}/threads"),
+        ("GET", "/api/v1/teams/{team_b}/threads"),
+        ("GET", "/api/v1/teams/{team_a}/threads/999999"),
+        ("GET", "/api/v1/teams/{team_a}/attachments/999999"),
+        ("POST", "/api/v1/teams/{team_a}/messages"),
         # Terminal recordings: listing, watching, replaying, downloading.
         ("GET", "/teams/{team_a}/terminal"),
         ("GET", "/teams/{team_b}/terminal"),
