@@ -58,7 +58,7 @@ def settle(session: Session, exercise: Exercise, model: Scenario, team: Team, re
         if run.status is RequestStatus.PENDING:
             changed += _decide(session, exercise, team, run, char, request, reading, holds, now)
         elif (run.due_day, run.due_seconds or 0.0) <= (reading.day, reading.seconds):
-            changed += _carry_out(session, exercise, team, run, char, request, target, probe, holder, now)
+            changed += _carry_out(session, exercise, model, team, run, char, request, target, probe, holder, now)
     return changed
 
 
@@ -71,18 +71,27 @@ def _request(model: Scenario, run: RequestRun) -> tuple[Character, CharacterRequ
 def _decide(session: Session, exercise: Exercise, team: Team, run: RequestRun, char: Character,
             request: CharacterRequest, reading: ClockReading, holds: Holds, now: datetime) -> int:
     values = dict(run.params or {})
+    texts: tuple[str, str] | None = None
     if request.once and _already(session, team, run):
-        run.status, run.finished_at, run.result = RequestStatus.REPEATED, now, "already fulfilled (once: true)"
-        text = request.repeat
-        _reply(session, exercise, team, run, char, (text.ja, text.en) if text else DEFAULT_REPEAT, values, now)
+        changes = {"status": RequestStatus.REPEATED, "finished_at": now, "result": "already fulfilled (once: true)"}
+        texts = (request.repeat.ja, request.repeat.en) if request.repeat else DEFAULT_REPEAT
     elif request.condition is not None and not holds(request.condition):
-        run.status, run.finished_at = RequestStatus.REFUSED, now
-        run.result = f"refused: the condition does not hold ({conditions.describe(request.condition)})"
-        text = request.refuse
-        _reply(session, exercise, team, run, char, (text.ja, text.en) if text else DEFAULT_REFUSAL, values, now)
+        changes = {"status": RequestStatus.REFUSED, "finished_at": now,
+                   "result": f"refused: the condition does not hold ({conditions.describe(request.condition)})"}
+        texts = (request.refuse.ja, request.refuse.en) if request.refuse else DEFAULT_REFUSAL
     else:
-        run.status = RequestStatus.SCHEDULED
-        run.due_day, run.due_seconds = reading.day, reading.seconds + minutes(request.delay) * 60.0
+        changes = {"status": RequestStatus.SCHEDULED, "due_day": reading.day,
+                   "due_seconds": reading.seconds + minutes(request.delay) * 60.0}
+    # Decided only if still pending: a second engine (or a stale read) never decides, replies or reschedules twice.
+    decided = session.execute(update(RequestRun).where(
+        RequestRun.id == run.id, RequestRun.status == RequestStatus.PENDING).values(**changes)).rowcount
+    if decided != 1:
+        session.rollback()
+        return 0
+    session.refresh(run)
+    if texts is not None:
+        _reply(session, exercise, team, run, char, texts, values, now)
+    else:
         thread = session.get(Thread, run.thread_id) if run.thread_id is not None else None
         if thread is not None and thread.state is ThreadState.SENT:
             thread.state = ThreadState.IN_PROGRESS
@@ -99,8 +108,8 @@ def _already(session: Session, team: Team, run: RequestRun) -> bool:
                                RequestStatus.FAILED))).limit(1)) is not None
 
 
-def _carry_out(session: Session, exercise: Exercise, team: Team, run: RequestRun, char: Character,
-               request: CharacterRequest, target: Callable[[], ActionTarget], probe: Callable[[], Probe],
+def _carry_out(session: Session, exercise: Exercise, model: Scenario, team: Team, run: RequestRun,
+               char: Character, request: CharacterRequest, target: Callable[[], ActionTarget], probe: Callable[[], Probe],
                holder: str, now: datetime) -> int:
     claimed = session.execute(update(RequestRun).where(
         RequestRun.id == run.id, RequestRun.status == RequestStatus.SCHEDULED).values(
@@ -110,17 +119,24 @@ def _carry_out(session: Session, exercise: Exercise, team: Team, run: RequestRun
         return 0
     session.refresh(run)
     values = dict(run.params or {})
+    problems = matching.not_offered(request, values, model)
+    if problems:  # the services check values before a row is written: a tampered row runs and reads nothing
+        run.status, run.finished_at = RequestStatus.REFUSED, now
+        run.result = f"refused: {'; '.join(problems)}"[:2000]
+        _reply(session, exercise, team, run, char, DEFAULT_REFUSAL, {}, now)
+        session.commit()
+        return 1
     outcomes, outputs = [], []
     try:
-        actions = matching.expand_actions(request, values)
-    except ValidationError as exc:  # the validator expanded every combination; a tampered row is refused
+        actions = matching.expand_actions(request, values, model)
+    except ValidationError as exc:  # the validator expanded every combination; cannot happen for offered values
         actions, outcomes = [], [(False, f"the parameters do not make valid actions: {exc.errors()[0]['msg']}")]
     for action in actions:
         result = run_action(action.type, action.params, target(), ACTION_TIMEOUT)
         outcomes.append((result.ok, f"{action.type}: {result.summary}"))
         outputs.append(result.output.decode("utf-8", errors="replace"))
     files = []
-    for attachment in matching.expand_attachments(request, values):
+    for attachment in matching.expand_attachments(request, values, model):
         data, said = _attachment(attachment, probe, bundle=exercise.scenario.bundle or {})
         outcomes.append((data is not None, f"attach {attachment.name}: {said}"))
         if data is not None:

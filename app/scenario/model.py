@@ -257,6 +257,7 @@ class Contacted(Strict):
 class Submitted(Strict):
     """The team submitted a report (by id or by kind), optionally by a moment of the exercise."""
 
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["report"]}, {"required": ["report_kind"]}]})
     report: Id | None = None
     report_kind: Literal["first", "follow_up", "final"] | None = None
     by: "At | None" = None
@@ -310,7 +311,9 @@ TeamCondition = Annotated[
     | Annotated[Submitted, Tag("submitted")] | Annotated[Answered, Tag("answered")]
     | Annotated[HintTaken, Tag("hint")] | Annotated[AnyOf, Tag("any")] | Annotated[AllOf, Tag("all")]
     | Annotated[Not, Tag("not")],
-    Discriminator(_condition_kind),
+    Discriminator(_condition_kind, custom_error_type="condition_kind",
+                  custom_error_message="not a condition: give one of check, contacted, report, report_kind, task, "
+                                       "hint_taken, any, all or not"),
 ]
 
 

@@ -287,7 +287,7 @@ def _expansions(s: Scenario, at: Loc, request: Any, files: Path) -> Found:
         return
     seen: set[tuple[Loc, str]] = set()
     for values in requests.combinations(request, s):
-        for index, action in enumerate(requests.expand_actions(request, values)):
+        for index, action in enumerate(requests.expand_actions(request, values, s)):
             for found in _action_refs(s, (*at, "actions", index, "params"), action, files):
                 if found not in seen:
                     seen.add(found)

@@ -117,11 +117,12 @@ def _params_from_text(request: CharacterRequest, text: str, model: Scenario) -> 
 
 
 def _word_in(word: str, said: str) -> bool:
+    """Whether *word* occurs in *said* as a whole: "ws01" not inside "ws012", "端末1" not inside "端末10"."""
     if not word:
         return False
-    if word.isascii():  # "ws01" must not be found inside "ws012"
-        return re.search(rf"(?<![a-z0-9_.-]){re.escape(word)}(?![a-z0-9_-])", said) is not None
-    return word in said
+    before = r"(?<![a-z0-9_.-])" if re.match(r"[a-z0-9]", word) else ""
+    after = r"(?![a-z0-9_-])" if re.match(r"[a-z0-9]", word[-1]) else ""
+    return re.search(rf"{before}{re.escape(word)}{after}", said) is not None
 
 
 def fill(text: str, values: dict[str, str]) -> str:
@@ -151,13 +152,39 @@ def _substitute(value: Any, values: dict[str, str]) -> Any:
     return value
 
 
-def expand_actions(request: CharacterRequest, values: dict[str, str]) -> list[Any]:
-    """The request's actions with *values* put in, as validated inject actions (``ValidationError`` if not)."""
+class NotOffered(ValueError):
+    """A host or choice value the request does not offer (a tampered row): nothing is expanded with it."""
+
+
+def not_offered(request: CharacterRequest, values: dict[str, str], model: Scenario) -> list[str]:
+    """What in *values* the request does not offer (unknown parameters, host/choice values not offered)."""
+    params = {p.id: p for p in request.params}
+    problems = [f"unknown parameter {name!r}" for name in values if name not in params]
+    problems += [f"{name}: {value!r} is not offered" for name, value in values.items()
+                 if name in params and params[name].type != "text" and value not in choices(params[name], model)]
+    return problems
+
+
+def _offered(request: CharacterRequest, values: dict[str, str], model: Scenario) -> None:
+    problems = not_offered(request, values, model)
+    if problems:
+        raise NotOffered("; ".join(problems))
+
+
+def expand_actions(request: CharacterRequest, values: dict[str, str], model: Scenario) -> list[Any]:
+    """The request's actions with *values* put in, as validated inject actions.
+
+    ``NotOffered`` when a value is not one the request offers, ``ValidationError`` when an
+    expansion is not a valid action.
+    """
+    _offered(request, values, model)
     return [_ACTION.validate_python({"type": raw.type, "params": _substitute(raw.params, values)})
             for raw in request.actions]
 
 
-def expand_attachments(request: CharacterRequest, values: dict[str, str]) -> list[Any]:
+def expand_attachments(request: CharacterRequest, values: dict[str, str], model: Scenario) -> list[Any]:
+    """The request's attachments with *values* put in (``NotOffered`` as for ``expand_actions``)."""
+    _offered(request, values, model)
     return [a.model_copy(update={"name": fill(a.name, values), "host": fill(a.host, values) if a.host else None,
                                  "path": fill(a.path, values) if a.path else None}) for a in request.attach]
 
@@ -178,7 +205,9 @@ def validation_problems(request: CharacterRequest, model: Scenario) -> Iterator[
                 _ACTION.validate_python({"type": raw.type, "params": _substitute(raw.params, values)})
             except ValidationError as exc:
                 error = exc.errors()[0]
-                where = ".".join(str(p) for p in error["loc"][1:])
+                where = ".".join(str(p) for p in error["loc"][2:]) or "params"  # (type tag, "params", field…)
                 shown = ", ".join(f"{k}={v}" for k, v in values.items()) or "as written"
-                yield index, f"with {shown}: {where}: {error['msg']}"
+                got = error.get("input")
+                value = f" would be {got!r}" if isinstance(got, (str, int, float)) else ""
+                yield index, f"with {shown}: {where}{value}: {error['msg']}"
                 return

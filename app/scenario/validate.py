@@ -21,6 +21,9 @@ Loc = tuple[str | int, ...]
 # Fields whose value is a tagged union: pydantic puts the tag after them in an error's location.
 _UNION_FIELDS = {"when", "opens", "due", "at", "scoring"}
 _UNION_LISTS = {"actions", "cleanup", "checks", "model_response"}
+# A condition's kind is a tag too: after a field holding a condition, and after an item of any/all.
+_CONDITION_FIELDS = {"condition", "skip_if", "not"}
+_CONDITION_TAGS = {"check", "contacted", "submitted", "answered", "hint", "any", "all", "not"}
 
 
 @dataclass(frozen=True)
@@ -92,9 +95,13 @@ def strip_tags(loc: Loc) -> Loc:
             skip_next = False
             continue
         out.append(part)
+        following = loc[index + 1] if index + 1 < len(loc) else None
         if isinstance(part, str) and part in _UNION_FIELDS:
             skip_next = True
         elif isinstance(part, int) and index > 0 and loc[index - 1] in _UNION_LISTS:
+            skip_next = True
+        elif following in _CONDITION_TAGS and (
+                part in _CONDITION_FIELDS or (isinstance(part, int) and index > 0 and loc[index - 1] in ("any", "all"))):
             skip_next = True
     return tuple(out)
 
