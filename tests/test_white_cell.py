@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
+import threading
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from app.models import (
 )
 from app.scenario import load_scenario_file
 from app.services import correspondence, lifecycle, live
+from app.services.errors import Conflict
 from tests.factories import PASSWORD, add_member, make_exercise, make_user, run_by
 
 ORGANISATION = Path(__file__).parent / "scenarios" / "organisation.yaml"
@@ -203,6 +205,39 @@ def test_a_second_instructor_is_told_the_message_was_already_handled(app: Flask,
     thread = db.get(Thread, message.thread_id)
     assert [m.body_ja for m in correspondence.thread_messages(db, thread)] == [QUESTION, "確認します。"]
     assert db.scalar(select(func.count()).select_from(RequestRun)) == 0
+
+
+def test_two_instructors_at_the_same_moment_only_one_acts(app: Flask, db: Session, world: dict,
+                                                           sensei: User) -> None:
+    """The message is locked while the first acts: the second waits, then is told it was handled."""
+    if db.get_bind().dialect.name != "postgresql":
+        pytest.skip("row locks: the PostgreSQL pass runs this (SQLite serialises writers on its own)")
+    database = app.extensions["mamori.db"]
+    first, second = database.session(), database.session()
+    message_id, exercise_id = world["message"].id, world["exercise"].id
+    correspondence.dismiss(first, first.get(Exercise, exercise_id), message_id, first.get(User, sensei.id))
+    outcome: list[str] = []
+
+    def answer() -> None:
+        try:
+            correspondence.answer_in_role(second, second.get(Exercise, exercise_id), message_id,
+                                          second.get(User, world["kohai"].id), body="同時に回答")
+            second.commit()
+            outcome.append("answered")
+        except Conflict:
+            second.rollback()
+            outcome.append("already handled")
+
+    other = threading.Thread(target=answer)
+    other.start()
+    other.join(0.5)
+    assert other.is_alive(), "the second instructor waits for the first"
+    first.commit()
+    other.join(10)
+    first.close()
+    second.close()
+    assert outcome == ["already handled"]
+    assert db.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) == 0
 
 
 def test_who_may_look_and_act(app: Flask, db: Session, world: dict) -> None:

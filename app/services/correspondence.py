@@ -319,7 +319,8 @@ def queue_length(session: Session, exercise: Exercise) -> int:
 
 
 def _waiting(session: Session, exercise: Exercise, message_id: int) -> Message:
-    message = session.get(Message, message_id)
+    # Locked until the caller commits: of two instructors acting at once, the second sees it handled.
+    message = session.get(Message, message_id, with_for_update=True, populate_existing=True)
     if message is None or message.exercise_id != exercise.id or message.direction != "out":
         raise NotFound(N_("no such message"))
     if message.white_cell != WAITING:
