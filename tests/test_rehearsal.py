@@ -17,9 +17,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from app.models import InjectRun, RunStatus
+from app.models import InjectRun, RequestRun, RequestStatus, RunStatus
 from app.scenario import load_scenario_file
-from app.scenario.model import Expectations
+from app.scenario.model import After, Expectations, MessageStep, Text
 from app.services import rehearsal
 from app.services.ranges import compile_model
 from range import labels, ssh
@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MAMORI = Path(sys.executable).parent / "mamori"
 SPEED = "600"  # as fast as the work allows
 MINIMAL = ROOT / "tests" / "scenarios" / "valid" / "minimal.yaml"
+ORGANISATION = ROOT / "tests" / "scenarios" / "organisation.yaml"
 NEVER_PASSES = """  - id: never-passes
     title: {ja: 決して成功しないチェック, en: A check that never passes}
     type: process
@@ -93,6 +94,39 @@ def test_defenders_are_assigned_in_turn() -> None:
 def test_the_maximum_is_every_objective_task_and_rubric_point() -> None:
     model = load_scenario_file(MINIMAL).scenario
     assert rehearsal.maximum(model, {"beacon-stopped": 99}) == 100 + 50 + 20
+
+
+def test_the_maximum_counts_every_request_with_points() -> None:
+    model = load_scenario_file(ORGANISATION).scenario  # the vendor's isolate gives 10; nothing else has points
+    assert rehearsal.maximum(model, {}) == 100 + 50 + (20 + 10) + 10
+
+
+def test_the_perfect_teams_requests_with_actions_must_have_run() -> None:
+    model = load_scenario_file(ORGANISATION).scenario
+    step = MessageStep(do="message", at=After(after="police-call"), to="vendor", request="isolate",
+                       params={"host": "ws01"}, text=Text(ja="ws01 を隔離してください", en="Please isolate ws01"))
+    asked = model.model_copy(update={"model_response": [*model.model_response, step]})
+
+    def run(request: str, status: RequestStatus, result: str = "") -> RequestRun:
+        return RequestRun(character_id="vendor", request_id=request, status=status, result=result,
+                          params={"host": "ws01"})
+
+    done = [run("isolate", RequestStatus.FULFILLED, "isolate: ws01 isolated")]
+    assert rehearsal.judge_requests(asked, done, perfect=True) == ([], [])
+    refused = [run("isolate", RequestStatus.REFUSED, "refused: the condition does not hold"),
+               run("logs", RequestStatus.FAILED, "attach syslog.txt: /var/log/syslog on ws01 does not exist")]
+    problems, notes = rehearsal.judge_requests(asked, refused, perfect=True)
+    assert problems == [
+        "依頼 vendor/isolate（host=ws01）が断られました: refused: the condition does not hold",
+        "依頼 vendor/logs（host=ws01）が失敗しました: attach syslog.txt: /var/log/syslog on ws01 does not exist"]
+    assert notes == []
+    assert rehearsal.judge_requests(asked, [], perfect=True)[0] == [
+        "依頼 vendor/isolate の対応（actions）が実行されませんでした（依頼の記録なし）"]
+    waiting = [run("isolate", RequestStatus.SCHEDULED)]
+    assert rehearsal.judge_requests(asked, waiting, perfect=True)[0] == [
+        "依頼 vendor/isolate の対応（actions）が実行されませんでした（scheduled: ）"]
+    assert rehearsal.judge_requests(asked, refused, perfect=False) == ([], problems)  # the late team: notes
+    assert rehearsal.judge_requests(model, [], perfect=True) == ([], [])  # not asked by the model response
 
 
 def test_scores_must_match_the_expectations() -> None:
@@ -154,6 +188,18 @@ def test_a_bundled_scenario_rehearses_cleanly(tmp_path: Path, docker_backend: Do
     assert scores["passive"] < scores["late"] < scores["perfect"]
     for team in result["teams"]:
         assert 0 < team["injects_fired"] <= team["injects_total"]
+        assert sum(line["points"] for line in team["breakdown"]) == team["score"]
+    teams = {team["defender"]: team for team in result["teams"]}
+    asked = [s for s in load_scenario_file(ROOT / "scenarios" / f"{scenario_id}.yaml").scenario.model_response
+             if s.do == "message"]
+    assert teams["perfect"]["messages_sent"] == len(asked)
+    assert teams["perfect"]["requests_fulfilled"] == len([s for s in asked if s.request])
+    assert {line["source"] for line in teams["perfect"]["breakdown"]} >= {"check", "task", "report", "request"}
+    assert teams["perfect"]["reports_late"] == 0 < teams["late"]["reports_late"]
+    assert (teams["passive"]["messages_sent"], teams["passive"]["requests_fulfilled"]) == (0, 0)
+    assert teams["passive"]["reports_late"] == len(load_scenario_file(
+        ROOT / "scenarios" / f"{scenario_id}.yaml").scenario.reports)
+    assert isinstance(result["notes"], list) and result["seconds"] > 0
     assert rehearsal_labels(docker_backend) <= before, "the rehearsal left ranges behind"
 
 
@@ -214,7 +260,7 @@ def test_an_inject_on_a_missing_host_fails_with_the_validators_message(tmp_path:
     done = mamori(tmp_path, "rehearse", str(broken), "--json", timeout=120)
     assert done.returncode == 1, done.stderr
     assert json.loads(done.stdout) == {
-        "scenario": "targeted-mail", "ok": False, "teams": [],
+        "scenario": "targeted-mail", "ok": False, "teams": [], "notes": [], "seconds": 0.0,
         "problems": [f"{broken}:{line}: injects[2].actions[0].params.host: unknown host 'vps99'"]}
 
     readable = mamori(tmp_path, "rehearse", str(broken), timeout=120)

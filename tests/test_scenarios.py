@@ -12,7 +12,8 @@ import jsonschema
 import pytest
 
 from app.scenario import ScenarioError, load_scenario_file
-from app.scenario.model import Scenario
+from app.scenario import conditions
+from app.scenario.model import Contacted, Scenario, Submitted, When
 from app.scenario.validate import validate_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +169,7 @@ def test_the_bundled_library(scenario_id: str) -> None:
     assert len(s.reports) >= 2 and all(r.rubric for r in s.reports)
     assert any(i.message for i in s.injects), "no story message"
     assert any(i.skip_if or hasattr(i.when, "condition") for i in s.injects), "no branch on the team's defence"
-    assert {step.do for step in s.model_response} == {"command", "answer", "report"}
+    assert {step.do for step in s.model_response} == {"command", "answer", "report", "message"}
     answered = {step.task for step in s.model_response if step.do == "answer"}
     assert answered == {t.id for t in s.tasks}, "the model response leaves tasks unanswered"
     reported = {step.report for step in s.model_response if step.do == "report"}
@@ -176,3 +177,70 @@ def test_the_bundled_library(scenario_id: str) -> None:
     assert s.attack_techniques and s.debrief.lessons
     if days == 2:
         assert {i.when.day for i in s.injects if hasattr(i.when, "day")} == {1, 2}
+
+
+RANGE_CHANGING = {"isolate", "reconnect", "run", "copy_file", "write_file"}
+
+
+def team_events(condition: object) -> set[type]:
+    """The kinds of leaf conditions in *condition* (``Contacted``, ``Submitted``, a check's ``Condition``…)."""
+    return {type(leaf) for _, leaf in conditions.walk(condition)} if condition is not None else set()
+
+
+@pytest.mark.parametrize("scenario_id", sorted(LIBRARY))
+def test_a_bundled_scenario_has_an_organisation_that_answers_and_acts(scenario_id: str) -> None:
+    s = load_scenario_file(ROOT / "scenarios" / f"{scenario_id}.yaml").scenario
+    people = {c.id: c for c in s.story.characters}
+    for kind in ("boss", "vendor", "authority"):
+        assert any(c.kind == kind and c.requests for c in people.values()), f"no {kind} with requests"
+        assert any(c.kind == kind and c.replies for c in people.values()), f"no canned replies for a {kind}"
+    requests = {(c.id, r.id): r for c in people.values() for r in c.requests}
+    acting = {key for key, r in requests.items() if any(a.type in RANGE_CHANGING for a in r.actions)}
+    assert acting, "no request whose actions change the range"
+    assert any(r.attach for r in requests.values()), "no request hands over a file"
+    assert any(isinstance(r.condition, Contacted) and r.refuse for r in requests.values()), \
+        "no request waits for another (e.g. the boss's approval) with a refusal"
+    assert all(r.to in people and people[r.to].kind == "boss" for r in s.reports), "reports go to the boss"
+    assert any(c.auto == "on_time" for r in s.reports for c in r.rubric), "no report scores timeliness"
+
+    def on_team(inject: object) -> set[type]:
+        found = team_events(getattr(inject, "condition")) | team_events(getattr(inject, "skip_if"))
+        when = getattr(inject, "when")
+        return found | (team_events(when.condition) if isinstance(when, When) else set())
+
+    conditioned = [i for i in s.injects if on_team(i) & {Contacted, Submitted}]
+    assert any(Contacted in on_team(i) for i in conditioned), "no inject follows what the team said"
+    assert any(Submitted in on_team(i) for i in conditioned), "no inject follows the team's reports"
+    for inject in s.injects:
+        if inject.message is not None and people[inject.message.sender].kind == "vendor":
+            asked = {leaf.contacted for leaf in _leaves(inject) if isinstance(leaf, Contacted)}
+            assert inject.message.sender in asked, \
+                f"{inject.id}: the vendor writes on a timer to teams that never asked"
+
+    steps = [step for step in s.model_response if step.do == "message"]
+    made = {(step.to, step.request) for step in steps}
+    assert made & acting, "the model response makes no request that changes the range"
+    assert {people[to].kind for to, _ in made} >= {"boss", "vendor", "authority"}, \
+        "the perfect team does not report up, ask the vendor and notify an authority"
+    for step in steps:  # a request waiting for another is made after it, in the model response too
+        needed = requests[(step.to, step.request)].condition if step.request else None
+        if isinstance(needed, Contacted) and needed.request is not None:
+            before = [o for o in steps if (o.to, o.request) == (needed.contacted, needed.request)]
+            assert before and all(_due_minutes(o) < _due_minutes(step) for o in before), (step.to, step.request)
+
+
+def _leaves(inject: object) -> list[object]:
+    found = []
+    for condition in (getattr(inject, "condition"), getattr(inject, "skip_if"),
+                      getattr(getattr(inject, "when"), "condition", None)):
+        if condition is not None:
+            found += [leaf for _, leaf in conditions.walk(condition)]
+    return found
+
+
+def _due_minutes(step: object) -> tuple[str, int]:
+    at = getattr(step, "at")
+    anchor = getattr(at, "after", f"day{getattr(at, 'day', 1)}")
+    clock = getattr(at, "delay", None) or getattr(at, "at")
+    hours, minutes = clock.split(":")
+    return anchor, int(hours) * 60 + int(minutes)

@@ -2,7 +2,9 @@
 
 What the instructor runs the day before a session (and CI for every bundled
 scenario). The report is in Japanese; ``--json`` gives one object with
-English keys. Nothing of the operator's database is touched, and the ranges
+English keys: ``ok``, ``problems``, ``notes``, ``seconds`` and per team its
+score, maximum, injects, steps, ``messages_sent``, ``requests_fulfilled``,
+``reports_late`` and the score ``breakdown`` by source. Nothing of the operator's database is touched, and the ranges
 it builds are removed at the end, also after Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
@@ -20,7 +22,7 @@ from app.cli.ranges import range_engine
 from app.services import rehearsal
 
 SOURCES = {"check": "チェック", "task": "設問", "wrong_answer": "誤答", "hint": "ヒント", "report": "報告書",
-           "adjustment": "調整"}
+           "request": "依頼", "adjustment": "調整"}
 
 
 class _Interrupted:
@@ -89,7 +91,9 @@ def report_lines(result: rehearsal.RehearsalResult) -> list[str]:
             lines.append(f"  {rank:>2}位  {team.name}  {_pad(rehearsal.DEFENDER_NAMES[team.defender], 10)}"
                          f"{team.score:>6} 点 / 満点 {team.maximum}{share}  "
                          f"インジェクト {team.injects_fired}/{team.injects_total}  "
-                         f"手順 {team.steps_done}/{team.steps_total}")
+                         f"手順 {team.steps_done}/{team.steps_total}  "
+                         f"連絡 {team.messages_sent}  依頼の完了 {team.requests_fulfilled}  "
+                         f"報告の遅れ {team.reports_late}")
         lines += ["", "チーム別内訳:"]
         for team in result.teams:
             lines.append(f"  {team.name}（{rehearsal.DEFENDER_NAMES[team.defender]}）")

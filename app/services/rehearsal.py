@@ -12,14 +12,18 @@ Scripted teams (*defenders*), assigned in this order and then cycled:
 
 - ``perfect`` carries out the scenario's ``model_response`` when each step
   falls due: commands over SSH through the team's gateway as a trainee would,
-  answers through the task service, reports graded with the rubric's full marks;
+  answers through the task service, reports graded with the rubric's full marks,
+  messages and requests to the scenario's characters through the correspondence
+  service (the engine carries the requests out in its ticks, as in a session);
 - ``passive`` does nothing;
 - ``late`` is ``perfect`` an hour (of exercise time) late.
 
 The result must match the scenario: the perfect team within
 ``expectations.perfect_at_least`` of the maximum, the passive team at most
 ``expectations.passive_at_most``, the late team between the two; every check
-seen failing and passing; every inject fired for some team and none failed.
+seen failing and passing; every inject fired for some team and none failed;
+for the perfect team, every request with actions its model response makes
+carried out (fulfilled), and none refused or failed.
 Two exceptions, because no scripted team can show them: an availability
 check need not be seen failing (that takes a team that breaks the service),
 and a check that was only ever active for passive teams (its ``active_from``
@@ -45,15 +49,18 @@ from sqlalchemy.orm import Session
 from app import migrate
 from app.db import Database
 from app.models import (
-    CheckResultRow, Exercise, ExerciseState, InjectRun, Membership, RangeState, Role, RunStatus, Team, User, utcnow,
+    CheckResultRow, Exercise, ExerciseState, InjectRun, Membership, Message, RangeState, RequestRun, RequestStatus,
+    Role, RunStatus, Team, User, utcnow,
 )
 from app.runtime.engine import Engine
 from app.runtime.triggers import FINISHED
 from app.scenario import ScenarioError, ScenarioFile, load_scenario_file
 from app.scenario.model import (
-    After, At, CommandStep, Expectations, Inject, ReportStep, Scenario, When, minutes,
+    After, At, CommandStep, Expectations, Inject, MessageStep, ReportStep, Scenario, When, minutes,
 )
-from app.services import accounts, exercises, ledger, lifecycle, provisioning, ranges, reports, scenarios, scores, tasks
+from app.services import (
+    accounts, correspondence, exercises, ledger, lifecycle, provisioning, ranges, reports, scenarios, scores, tasks,
+)
 from app.services.errors import N_, InvalidInput, ServiceError
 from range import labels, ssh
 from range.engine import DockerRangeEngine
@@ -84,6 +91,18 @@ class TeamResult:
     steps_done: int
     steps_total: int
     breakdown: tuple[ledger.BreakdownLine, ...] = ()
+    messages_sent: int = 0  # the team's messages to characters
+    requests_fulfilled: int = 0  # its requests the organisation carried out
+    reports_late: int = 0  # reports submitted after their due moment, or due and never submitted
+
+    def as_json(self) -> dict[str, Any]:
+        return {"team": self.name, "number": self.number, "defender": self.defender, "score": self.score,
+                "maximum": self.maximum, "injects_fired": self.injects_fired, "injects_total": self.injects_total,
+                "steps_done": self.steps_done, "steps_total": self.steps_total,
+                "messages_sent": self.messages_sent, "requests_fulfilled": self.requests_fulfilled,
+                "reports_late": self.reports_late,
+                "breakdown": [{"source": line.source.value, "id": line.source_id, "points": line.points,
+                               "events": line.events} for line in self.breakdown]}
 
 
 @dataclass(frozen=True)
@@ -101,10 +120,8 @@ class RehearsalResult:
         return not self.problems and bool(self.teams)
 
     def as_json(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "ok": self.ok,
-                "teams": [{"team": t.name, "defender": t.defender, "score": t.score,
-                           "injects_fired": t.injects_fired, "injects_total": t.injects_total} for t in self.teams],
-                "problems": list(self.problems)}
+        return {"scenario": self.scenario, "ok": self.ok, "teams": [t.as_json() for t in self.teams],
+                "problems": list(self.problems), "notes": list(self.notes), "seconds": round(self.seconds, 1)}
 
 
 def scenario_path(source: str, scenarios_dir: Path) -> Path:
@@ -325,6 +342,9 @@ class _Run:
                 if isinstance(step, ReportStep):
                     self._report(session, exercise, team, squad, step)
                     return ""
+                if isinstance(step, MessageStep):
+                    self._message(session, exercise, team, squad, step)
+                    return ""
                 member = session.get(User, squad.members[squad.answers // (tasks.RATE_LIMIT - 1)])
                 squad.answers += 1
                 outcome = tasks.submit_answer(session, exercise, team, member, step.task, step.value,
@@ -369,6 +389,16 @@ class _Run:
                       now=self.clock())
         reports.release(session, exercise, instructor, team=team, now=self.clock())
 
+    def _message(self, session: Session, exercise: Exercise, team: Team, squad: _Squad, step: MessageStep) -> None:
+        """Write to the character as one of the team's members would; the engine's next ticks answer it."""
+        member = session.get(User, squad.members[len(squad.done) % len(squad.members)])
+        message = correspondence.write(session, exercise, team, member, character_id=step.to,
+                                       subject=_subject(self.model, step), body=step.text.ja,
+                                       request_id=step.request, params=dict(step.params), now=self.clock())
+        if message.white_cell == correspondence.WAITING and squad.defender == "perfect":
+            self.notes.append(f"{squad.name}（{DEFENDER_NAMES[squad.defender]}）: {step.to} への連絡"
+                              f"「{message.subject_ja}」はどの依頼にも当たらず、講師（ホワイトセル）待ちになりました")
+
     # Judging the result ------------------------------------------------------------------
 
     def _judge(self, session: Session) -> RehearsalResult:
@@ -394,16 +424,33 @@ class _Run:
             rounds[(team_id, check_id)] += count
             if team_id in responding:
                 defended.add(check_id)
+        sent = dict(session.execute(select(Message.team_id, func.count()).where(
+            Message.exercise_id == exercise.id, Message.direction == "out").group_by(Message.team_id)).all())
+        requested: dict[int, list[RequestRun]] = defaultdict(list)
+        for request_run in session.scalars(select(RequestRun).where(RequestRun.exercise_id == exercise.id)
+                                           .order_by(RequestRun.id)):
+            requested[request_run.team_id].append(request_run)
+        timings = reports.timeliness(session, exercise)
+        end = ledger.moment(exercise, self.clock()).timeline
         teams = []
         for squad in self.squads:
             fired = sum(1 for r in runs[squad.name].values() if r.status is RunStatus.DONE)
+            mine = requested[squad.team_id]
+            late = sum(1 for (team_id, _), t in timings.items()
+                       if team_id == squad.team_id and (t.late or t.overdue(end)))
             teams.append(TeamResult(
                 squad.number, squad.name, squad.defender, points.get(squad.team_id, 0),
                 maximum(self.model, {c: n for (t, c), n in rounds.items() if t == squad.team_id}), fired,
                 len(self.model.injects), len(squad.done), len(self.model.model_response),
-                tuple(ledger.breakdown(session, session.get(Team, squad.team_id)))))
+                tuple(ledger.breakdown(session, session.get(Team, squad.team_id))),
+                messages_sent=int(sent.get(squad.team_id, 0)),
+                requests_fulfilled=sum(1 for r in mine if r.status is RequestStatus.FULFILLED), reports_late=late))
             if squad.offset is not None:
                 self._unperformed(squad)
+                found, said = judge_requests(self.model, mine, perfect=squad.defender == "perfect")
+                who = f"{squad.name}（{DEFENDER_NAMES[squad.defender]}）"
+                self.problems += [f"{who}: {text}" for text in found]
+                self.notes += [f"{who}: {text}" for text in said]
         self.problems += judge_scores(self.model.expectations, teams)
         problems, notes = judge_checks(self.model.checks, seen, defended, errors)
         self.problems += problems
@@ -431,9 +478,12 @@ class _Run:
 # The verdict: plain data in, problems (and notes) out -----------------------------------------
 
 def maximum(model: Scenario, rounds: Mapping[str, int]) -> int:
-    """A team's best possible score: objectives, tasks and reports in full, hints untaken, and
-    availability points for each of the team's rounds of each availability check (*rounds*)."""
+    """A team's best possible score: objectives, tasks and reports in full, hints untaken, the points
+    of every character's request (each is awarded once per team: all of them can be earned, whether
+    the model response makes them or not), and availability points for each of the team's rounds of
+    each availability check (*rounds*)."""
     total = sum(c.scoring.points for c in model.checks if c.scoring.mode == "objective")
+    total += sum(r.points for c in model.story.characters for r in c.requests)
     total += sum(c.scoring.points_per_round * rounds.get(c.id, 0)
                  for c in model.checks if c.scoring.mode == "availability")
     total += sum(t.points for t in model.tasks)
@@ -520,6 +570,52 @@ def judge_injects(injects: Sequence[Inject], runs: Mapping[str, Mapping[str, Inj
     return problems
 
 
+def judge_requests(model: Scenario, runs: Sequence[RequestRun], *, perfect: bool) -> tuple[list[str], list[str]]:
+    """A responding team's requests: (problems, notes).
+
+    For the perfect team, each request with actions (or attachments) that the
+    model response makes must have been carried out, and no request of the team
+    refused or failed; for the late team, the same findings are notes.
+    """
+    problems: list[str] = []
+    requests = {(c.id, r.id): r for c in model.story.characters for r in c.requests}
+    named = set()  # requests already named for a refusal or a failure
+    for run in runs:
+        if run.status in _STATUS_JA:
+            named.add((run.character_id, run.request_id))
+            problems.append(f"依頼 {run.character_id}/{run.request_id}（{_params(run.params)}）が"
+                            f"{_STATUS_JA[run.status]}: {(run.result or '')[:300]}")
+    wanted = {(s.to, s.request) for s in model.model_response if isinstance(s, MessageStep) and s.request}
+    for key in sorted(wanted):
+        request = requests.get(key)
+        if request is None or not (request.actions or request.attach):
+            continue
+        mine = [r for r in runs if (r.character_id, r.request_id) == key]
+        if key in named or any(r.status is RequestStatus.FULFILLED for r in mine):
+            continue
+        last = mine[-1] if mine else None
+        state = f"{last.status.value}: {(last.result or '')[:300]}" if last is not None else "依頼の記録なし"
+        problems.append(f"依頼 {key[0]}/{key[1]} の対応（actions）が実行されませんでした（{state}）")
+    return (problems, []) if perfect else ([], problems)
+
+
+_STATUS_JA = {RequestStatus.REFUSED: "断られました", RequestStatus.FAILED: "失敗しました",
+              RequestStatus.INTERRUPTED: "中断されました"}
+
+
+def _params(values: Mapping[str, str] | None) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted((values or {}).items())) or "パラメータなし"
+
+
+def _subject(model: Scenario, step: MessageStep) -> str:
+    """The message's subject: the step's, else the request's label, else a plain one."""
+    if step.subject is not None:
+        return step.subject.ja
+    char = next((c for c in model.story.characters if c.id == step.to), None)
+    request = next((r for r in char.requests if r.id == step.request), None) if char and step.request else None
+    return request.label.ja if request is not None else "ご連絡"
+
+
 def _user(session: Session, login: str, role: Role) -> User:
     return accounts.create_user(session, login=login, display_name=login, role=role,
                                 password=accounts.generate_password(16))
@@ -547,6 +643,8 @@ def _describe(step: Any) -> str:
         return f"{step.host} で {step.user}: {command[:80]}{'…' if len(command) > 80 else ''}"
     if isinstance(step, ReportStep):
         return f"報告書 {step.report} を提出"
+    if isinstance(step, MessageStep):
+        return f"{step.to} に連絡" + (f"（依頼 {step.request}）" if step.request else "")
     return f"設問 {step.task} に回答"
 
 
