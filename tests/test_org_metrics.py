@@ -4,6 +4,7 @@ notify beside the cohort median; the AAR quoting the team's reports, its corresp
 """
 from __future__ import annotations
 
+import json
 import re
 import zlib
 from dataclasses import dataclass
@@ -245,3 +246,15 @@ def test_the_aar_pdf_carries_the_reports_and_the_correspondence(staff, world) ->
     for expected in ("チームの報告書", "影響範囲：ws01のみ", "組織とのやり取り", "ws01をネットワークから隔離してください。",
                      "ws01を隔離しました。", "syslog.txt", "依頼とその結果", "完了"):
         assert expected in text.replace(" ", ""), expected
+
+
+def test_the_correspondence_is_exported_with_the_attachments_named(staff, world) -> None:  # type: ignore[no-untyped-def]
+    response = staff.get(f"/review/exercises/{world.exercise.id}/export/messages.json")
+    assert response.status_code == 200
+    rows = json.loads(response.get_data(as_text=True))["messages"]
+    assert [(r["team"], r["direction"], r["character"]) for r in rows][:3] == [
+        (3, "out", "nisc"), (1, "out", "boss"), (1, "out", "vendor")], "oldest first"
+    reply = next(r for r in rows if r["direction"] == "in")
+    assert (reply["team"], reply["body_ja"], reply["attachments"], reply["exercise_time"]) == (
+        1, REPLY, "syslog.txt", "00:28:20")
+    assert "組織とのやり取り" in page(staff, f"/review/exercises/{world.exercise.id}")

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Exercise, ScoreEvent, ScoreSource, Team
+from app.models import Exercise, Message, MessageAttachment, ScoreEvent, ScoreSource, Team
 from app.services import ledger, review
 from app.services.errors import N_, ServiceError
 
@@ -96,7 +96,28 @@ def events_table(session: Session, exercise: Exercise) -> Table:
     return Table("events", columns, rows)
 
 
-TABLES = {"teams": teams_table, "scores": scores_table, "events": events_table}
+def messages_table(session: Session, exercise: Exercise) -> Table:
+    """Every message between the teams and the scenario's characters, oldest first, attachments by name: two queries."""
+    numbers = {t.id: t for t in exercise.teams}
+    names: dict[int, list[str]] = {}
+    for message_id, name in session.execute(
+            select(MessageAttachment.message_id, MessageAttachment.name)
+            .join(Message, Message.id == MessageAttachment.message_id)
+            .where(Message.exercise_id == exercise.id).order_by(MessageAttachment.id)):
+        names.setdefault(message_id, []).append(name)
+    columns = ("exercise_id", "id", "team", "team_name", "direction", "character", "thread", "subject_ja",
+               "subject_en", "body_ja", "body_en", "attachments", "day", "exercise_time", "created_at")
+    rows = []
+    for m in session.scalars(select(Message).where(Message.exercise_id == exercise.id, Message.character_id != "")
+                             .order_by(Message.created_at, Message.id)):
+        team: Team = numbers[m.team_id]
+        rows.append((exercise.id, m.id, team.number, team.name, m.direction, m.character_id, m.thread_id,
+                     m.subject_ja, m.subject_en, m.body_ja, m.body_en, " / ".join(names.get(m.id, [])), m.day,
+                     _hhmmss(m.exercise_seconds), m.created_at))
+    return Table("messages", columns, rows)
+
+
+TABLES = {"teams": teams_table, "scores": scores_table, "events": events_table, "messages": messages_table}
 
 
 def _hhmmss(seconds: float) -> str:
