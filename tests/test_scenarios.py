@@ -15,6 +15,7 @@ from app.scenario import ScenarioError, load_scenario_file
 from app.scenario import conditions
 from app.scenario.model import Contacted, Scenario, Submitted, When
 from app.scenario.validate import validate_file
+from app.services import rehearsal
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = ROOT / "tests" / "scenarios"
@@ -222,11 +223,17 @@ def test_a_bundled_scenario_has_an_organisation_that_answers_and_acts(scenario_i
     assert made & acting, "the model response makes no request that changes the range"
     assert {people[to].kind for to, _ in made} >= {"boss", "vendor", "authority"}, \
         "the perfect team does not report up, ask the vendor and notify an authority"
-    for step in steps:  # a request waiting for another is made after it, in the model response too
+    # A request waiting for another is made well after it: the rehearsal's clock may jump a few rounds
+    # at once, and the first request takes two engine ticks (decided, then carried out).
+    gap = rehearsal.MAX_ROUNDS_PER_STEP * s.round_seconds / 60
+    for step in steps:
         needed = requests[(step.to, step.request)].condition if step.request else None
         if isinstance(needed, Contacted) and needed.request is not None:
             before = [o for o in steps if (o.to, o.request) == (needed.contacted, needed.request)]
-            assert before and all(_due_minutes(o) < _due_minutes(step) for o in before), (step.to, step.request)
+            assert before, (step.to, step.request)
+            for other in before:
+                (anchor, first), (then_anchor, then) = _due_minutes(other), _due_minutes(step)
+                assert anchor == then_anchor and then - first > gap, (step.to, step.request)
 
 
 def _leaves(inject: object) -> list[object]:
