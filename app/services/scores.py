@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import (
-    CheckResultRow, Exercise, InjectRun, ReportStatus, ReportVersion, ScoreEvent, ScoreSource, TaskAttempt, Team,
-    TeamScore, User,
+    CheckResultRow, Exercise, InjectRun, ReportStatus, ReportVersion, RequestRun, RequestStatus, ScoreEvent,
+    ScoreSource, TaskAttempt, Team, TeamScore, User,
 )
 from app.runtime.triggers import FINISHED
 from app.scenario.model import After
@@ -80,6 +80,7 @@ def recompute(session: Session, exercise: Exercise) -> list[TeamCheck]:
         _from_checks(session, team, checks, expected, problems)
         _from_attempts(session, team, tasks, expected)
         _from_reports(session, team, expected)
+        _from_requests(session, team, model, expected)
         events = {e.key: e for e in session.scalars(select(ScoreEvent).where(ScoreEvent.team_id == team.id))}
         for key, event in events.items():
             if event.source in (ScoreSource.HINT, ScoreSource.ADJUSTMENT):
@@ -131,6 +132,16 @@ def _from_attempts(session: Session, team: Team, tasks: dict[str, Any], expected
             solved.add(task.id)
         elif task.wrong_penalty:
             expected[f"task:{task.id}:wrong:{attempt.number}"] = -task.wrong_penalty
+
+
+def _from_requests(session: Session, team: Team, model: Any, expected: dict[str, int]) -> None:
+    """A request with points is worth them once, when the organisation carried it out (``runtime.organisation``)."""
+    points = {(c.id, r.id): r.points for c in model.story.characters for r in c.requests if r.points}
+    for character_id, request_id in session.execute(select(RequestRun.character_id, RequestRun.request_id).where(
+            RequestRun.team_id == team.id,
+            RequestRun.status.in_((RequestStatus.FULFILLED, RequestStatus.FAILED))).distinct()):
+        if (character_id, request_id) in points:
+            expected[f"request:{character_id}/{request_id}"] = points[(character_id, request_id)]
 
 
 def _from_reports(session: Session, team: Team, expected: dict[str, int]) -> None:
