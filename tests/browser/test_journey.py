@@ -5,9 +5,13 @@ on slips), builds the team's range from the readiness board and starts the
 day at 60× speed; the engine runs beside the web app in its own process, as
 ``mamori serve`` runs it. A trainee logs in with the slip's password, chooses
 a new one, sees the police's message arrive in the inbox without reloading,
-answers the task and submits the first report; the instructor grades it and
-releases the grade; the administrator sees the score in the review and opens
-the after-action report and its PDF.
+answers the task and submits the first report. The team's organisation
+answers too: the vendor refuses to isolate ws01 before the chief has been
+told, the trainee tells the chief, asks again, and the vendor's reply arrives
+with ws01 really cut off; a question no request recognises reaches the white
+cell, where the instructor answers as the vendor. The instructor grades the
+report and releases the grade; the administrator sees the score in the review
+and opens the after-action report and its PDF.
 
 Screenshots of the way go to ``$MAMORI_SCREENSHOTS`` (``docs/screenshots/``
 was made that way); without it, to the test's temporary folder.
@@ -33,18 +37,20 @@ from app.settings import Settings
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
 from tests.browser.conftest import login
-from tests.factories import MINIMAL, PASSWORD, make_user
+from tests.factories import PASSWORD, make_user
 from tests.test_range.conftest import docker_backend  # noqa: F401  (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.docker]
 
 NEW_PASSWORD = "minato-csirt-2026"
 REPORT = "発生日時：1 日目 00:10 ごろ\n影響範囲：ws01 のみ\n対応状況：不審な curl のプロセスを停止しました。"
+# The minimal scenario with its organisation (docs/scenario-format.md, "Worked example: the organisation").
+ORGANISATION = Path(__file__).resolve().parents[1] / "scenarios" / "valid" / "organisation-example.yaml"
 
 
 @pytest.fixture
 def people(db) -> None:  # type: ignore[no-untyped-def]
-    scenarios.register_file(db, load_scenario_file(MINIMAL))
+    scenarios.register_file(db, load_scenario_file(ORGANISATION))
     make_user(db, role=Role.INSTRUCTOR, login="sensei", display_name="山田 講師")
     make_user(db, role=Role.ADMIN, login="kanri", display_name="県 管理者")
     db.commit()
@@ -99,7 +105,8 @@ def new_page(new_page, tmp_path: Path) -> Iterator:  # type: ignore[no-untyped-d
 
 
 def test_an_exercise_from_creation_to_the_after_action_report(  # type: ignore[no-untyped-def]
-        live_server: str, new_page, people, engine_process, ranges_removed, shots: Path, tmp_path: Path) -> None:
+        live_server: str, new_page, people, engine_process, ranges_removed, shots: Path, tmp_path: Path,
+        db, settings: Settings, docker_backend: DockerBackend) -> None:  # noqa: F811
     instructor, trainee, admin = new_page(), new_page(), new_page()
 
     # The instructor creates the exercise and imports the roster.
@@ -162,6 +169,58 @@ def test_an_exercise_from_creation_to_the_after_action_report(  # type: ignore[n
     trainee.get_by_role("button", name="提出").click()
     assert "提出済み" in trainee.content()
 
+    # The vendor isolates ws01 only once the chief has been told: refused first, then done.
+    def write(to: str, subject: str, body: str, request: str = "", host: str = "") -> None:
+        trainee.goto(f"{team_url}/messages/new")
+        trainee.locator(f"input[name=to][value={to}]").check()
+        trainee.get_by_label("件名").fill(subject)
+        trainee.get_by_label("本文").fill(body)
+        if request:
+            trainee.locator("select[name=request]").select_option(request)
+            trainee.locator(f"select[name='param.{to}.{request.split('/')[1]}.host']").select_option(host)
+        with trainee.expect_navigation():
+            trainee.get_by_role("button", name="送信").click()
+        assert re.search(r"/threads/\d+(#|$)", trainee.url), trainee.url
+
+    write("vendor", "ws01 の隔離のお願い", "調査のため ws01 を隔離してください。", "vendor/isolate", "ws01")
+    refused = trainee.url.split("#")[0]
+    for _ in range(30):  # the engine decides within a second or two of exercise time
+        trainee.goto(refused)
+        if "課長への報告が必要です" in trainee.content():
+            break
+        trainee.wait_for_timeout(1000)
+    assert "課長への報告が必要です" in trainee.content()
+    write("boss", "ws01 の件（報告）", "課長、ws01 が不審な通信をしていたため停止しました。第一報を提出済みです。")
+    write("vendor", "ws01 の隔離（再依頼）", "課長に報告しました。ws01 を隔離してください。", "vendor/isolate", "ws01")
+    isolated = trainee.url.split("#")[0]
+    for _ in range(60):  # five minutes of exercise time: five seconds at 60×
+        trainee.goto(isolated)
+        if "をネットワークから切り離しました" in trainee.content():
+            break
+        trainee.wait_for_timeout(1000)
+    thread_text = trainee.locator("main").inner_text()
+    assert "ws01 をネットワークから切り離しました" in thread_text and "みなとシステム 中村" in thread_text, thread_text
+    assert "回答あり" in thread_text and "完了" in thread_text, thread_text
+    trainee.screenshot(path=shots / "05b-trainee-vendor-isolated.png", full_page=True)
+    db.expire_all()
+    label = ranges.range_label(settings.instance_id, db.get(Exercise, exercise_id))
+    cut = DockerRangeEngine(docker_backend).exec(label, "1", "attacker", [
+        "timeout", "3", "bash", "-c", "echo > /dev/tcp/ws01/22"], timeout=10)
+    assert not cut.ok, "ws01 is still reachable on its segment after the vendor isolated it"
+
+    # A question no request recognises goes to the white cell; the instructor answers as the vendor.
+    write("vendor", "ログの保存期間", "ws01 の通信ログは何日分保存されていますか？")
+    question = trainee.url.split("#")[0]
+    instructor.goto(f"{live_server}/exercises/{exercise_id}/white-cell")
+    item = instructor.locator("article, li, section").filter(has_text="ログの保存期間").last
+    item.locator("textarea").fill("ws01 の通信ログは 90 日分、ログサーバに保存しています。必要な期間をお知らせください。")
+    instructor.screenshot(path=shots / "06a-instructor-white-cell.png", full_page=True)
+    item.get_by_role("button", name=re.compile("として送信")).click()
+    trainee.goto(question)
+    answer = trainee.locator("main").inner_text()
+    assert "90 日分、ログサーバに保存しています" in answer and "みなとシステム 中村" in answer, answer
+    assert "山田 講師" not in answer, "the instructor's own name must not reach the trainees"
+
     # The instructor grades the report and releases the grade; the live view shows the team.
     instructor.goto(f"{live_server}/exercises/{exercise_id}/grading")
     instructor.locator("tr", has_text="第一報").get_by_role("link", name="採点").first.click()
@@ -179,7 +238,8 @@ def test_an_exercise_from_creation_to_the_after_action_report(  # type: ignore[n
     login(admin, live_server, "kanri", PASSWORD)
     admin.goto(f"{live_server}/review/exercises/{exercise_id}")
     ranking = admin.locator("table").first.inner_text()
-    assert "Team 01" in ranking and "70" in ranking, ranking  # 50 for the answer + 20 for the report
+    # 50 for the answer + 20 for the report's scope + 10 for the vendor's isolation (+ 10 if the report was on time)
+    assert "Team 01" in ranking and re.search(r"\b(80|90)\b", ranking), ranking
     admin.screenshot(path=shots / "08-admin-review.png", full_page=True)
     admin.goto(f"{live_server}/review/exercises/{exercise_id}/teams/1/aar")
     aar = admin.content()
