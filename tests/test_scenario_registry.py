@@ -73,3 +73,15 @@ def test_a_version_registered_without_its_files_gets_them(db, tmp_path: Path) ->
     db.flush()
     again, _ = scenarios.register_directory(db, tmp_path)
     assert again[0].created is False and set(again[0].scenario.bundle) == {"notes.txt"}
+
+
+def test_describe_lists_the_characters_and_what_they_do(db, tmp_path: Path) -> None:
+    example = Path(__file__).parent / "scenarios" / "valid" / "organisation-example.yaml"
+    (tmp_path / "organisation-example.yaml").write_text(example.read_text(encoding="utf-8"), encoding="utf-8")
+    found, problems = scenarios.register_directory(db, tmp_path)
+    assert problems == []
+    text = scenarios.describe(found[0].scenario)
+    assert "vendor" in text and "request isolate" in text and "(host:host)" in text, text
+    assert "after 00:05; if contacted boss; isolate; 10 pt" in text, text
+    assert "1 canned reply" in text and "to boss" in text, text
+    assert "boss-chases" in text and "[skip if submitted a first report]" in text, text

@@ -130,9 +130,24 @@ def describe(scenario: Scenario) -> str:
         flags = ",".join(f for f, on in (("login", host.trainee_login), ("hidden", host.hidden)) if on)
         segments = ",".join(link.id for link in host.segments)
         lines.append(f"  {host.id:<12} {host.image:<12} [{segments}] {flags}")
+    lines.append("characters:")
+    for person in model.story.characters:
+        reach = "" if person.reachable else "  (trainees cannot write)"
+        lines.append(f"  {person.id:<20} {person.kind:<10} {person.name.ja}（{person.title.ja}）{reach}")
+        for request in person.requests:
+            params = ",".join(f"{p.id}:{p.type}" for p in request.params)
+            extra = [f"after {request.delay}"] if request.delay != "00:00" else []
+            extra += [f"if {conditions.describe(request.condition)}"] if request.condition is not None else []
+            extra += [", ".join(a.type for a in request.actions)] if request.actions else []
+            extra += [f"{request.points} pt"] if request.points else []
+            lines.append(f"    request {request.id:<16} ({params})  {request.label.ja}  " + "; ".join(extra))
+        if person.replies:
+            lines.append(f"    {len(person.replies)} canned repl{'y' if len(person.replies) == 1 else 'ies'}")
     lines.append("injects:")
     for inject in model.injects:
-        lines.append(f"  {inject.id:<20} {_moment_text(inject.when)}  {inject.title.ja}")
+        guard = "".join(f"  [{word} {conditions.describe(c)}]" for word, c in (
+            ("if", inject.condition), ("skip if", inject.skip_if)) if c is not None)
+        lines.append(f"  {inject.id:<20} {_moment_text(inject.when)}  {inject.title.ja}{guard}")
     lines.append("checks:")
     for check in model.checks:
         lines.append(f"  {check.id:<20} {check.type:<10} {check.scoring.mode}  {check.title.ja}")
@@ -142,7 +157,8 @@ def describe(scenario: Scenario) -> str:
     lines.append("reports:")
     for report in model.reports:
         total = sum(c.points for c in report.rubric)
-        lines.append(f"  {report.id:<20} {report.kind:<10} {total:>4} pt  due {_moment_text(report.due)}")
+        to = f" to {report.to}" if report.to else ""
+        lines.append(f"  {report.id:<20} {report.kind:<10} {total:>4} pt  due {_moment_text(report.due)}{to}")
     return "\n".join(lines)
 
 
