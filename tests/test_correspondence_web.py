@@ -226,6 +226,26 @@ def test_opening_a_thread_reads_it_for_members_only(app: Flask, world: dict[str,
     assert fresh(db).scalar(select(func.count()).select_from(Message).where(Message.read_at.is_(None))) == 0
 
 
+def test_an_open_thread_shows_the_reply_when_it_arrives(app: Flask, world: dict[str, Any], db: Session) -> None:
+    """The thread page polls its body: the reply appears without a reload, and the member's poll reads it."""
+    member = login(app, "member-a")
+    thread_id = thread_id_of(send(member, world["a"], to="vendor", subject="ログ", body="ログをください"))
+    page = member.get(f"/teams/{world['a'].id}/threads/{thread_id}").get_data(as_text=True)
+    body_url = f"/teams/{world['a'].id}/threads/{thread_id}/body"
+    assert f'hx-get="{body_url}"' in page and "送信済" in page
+    staff = login(app, "staff-instructor")
+    _character_reply(db, world, thread_id)
+    assert "ログを送ります。" in staff.get(body_url).get_data(as_text=True)
+    status = f"/teams/{world['a'].id}/status"
+    assert "未読 1 件" in member.get(status).get_data(as_text=True)  # staff polling leave it unread
+    polled = member.get(body_url)
+    text = polled.get_data(as_text=True)
+    assert polled.status_code == 200 and "<html" not in text  # the fragment only
+    assert "ログを送ります。" in text and "回答あり" in text and "syslog.txt" in text
+    assert "未読のメッセージはありません" in member.get(status).get_data(as_text=True)
+    assert login(app, "member-b").get(body_url).status_code == 403
+
+
 def test_attachments_round_trip(app: Flask, world: dict[str, Any], db: Session) -> None:
     client = login(app, "member-a")
     log = "2024-06-01 不審な通信 ws01 → 203.0.113.5\n".encode() * 100

@@ -44,6 +44,7 @@ RUN_STATUS = {
     RequestStatus.INTERRUPTED: _l("Interrupted"),
 }
 ATTACHMENT_FIELD = "attachment"
+THREAD_POLL_SECONDS = 10  # a thread refreshes its messages this often (the reply form is left alone)
 
 
 def _team(team_id: int) -> Team:
@@ -240,22 +241,42 @@ def thread(team_id: int, thread_id: int) -> Response | str | tuple[str, int]:
             return redirect(url_for(".thread", team_id=team.id, thread_id=row.id, _anchor=f"message-{message.id}"))
         status = 400
         row = correspondence.get_thread(session, team, thread_id)
-    messages = correspondence.thread_messages(session, row)
-    unread = {m.id for m in messages if m.direction == "in" and m.read_at is None}
-    if unread and _is_member(team) and request.method == "GET":  # staff looking in do not mark it read
-        correspondence.mark_thread_read(session, row)
-        session.commit()
     char = next((c for c in scenarios.parsed(team.exercise.scenario).story.characters
                  if c.id == row.character_id), None)
     reachable = char is not None and char.reachable
-    return render_template("teams/thread.html", team=team, thread=row, character=char, messages=messages,
-                           unread=unread, attachments=correspondence.attachments_of(session, messages),
-                           runs=correspondence.request_runs(session, row), draft=draft, error=error,
+    return render_template("teams/thread.html", draft=draft, error=error,
                            options=request_options(team, [char], draft.params) if reachable else [],
-                           member=_is_member(team), reachable=reachable,
-                           authors={u.id: u.display_name for u in team_portal.members(session, team)},
-                           writable=team.exercise.state in correspondence.WRITABLE_STATES, form=ButtonForm(),
-                           request_label=_request_label(char), **_helpers()), status
+                           reachable=reachable, writable=team.exercise.state in correspondence.WRITABLE_STATES,
+                           form=ButtonForm(), **_conversation(team, row, char, read=request.method == "GET")), status
+
+
+@bp.route("/<int:team_id>/threads/<int:thread_id>/body")
+@require_role(Role.TRAINEE)
+def thread_body(team_id: int, thread_id: int) -> str:
+    """The polled part of a thread: its state, messages and requests (a member's poll reads new replies)."""
+    team = _team(team_id)
+    try:
+        row = correspondence.get_thread(db_session(), team, thread_id)
+    except ServiceError as exc:
+        abort(exc.status)
+    char = next((c for c in scenarios.parsed(team.exercise.scenario).story.characters
+                 if c.id == row.character_id), None)
+    return render_template("teams/_thread_body.html", **_conversation(team, row, char, read=True))
+
+
+def _conversation(team: Team, row: Thread, char: Character | None, *, read: bool) -> dict[str, object]:
+    """What a thread shows of itself; marks the character's new replies read when a member reads them."""
+    session = db_session()
+    messages = correspondence.thread_messages(session, row)
+    unread = {m.id for m in messages if m.direction == "in" and m.read_at is None}
+    if unread and read and _is_member(team):  # staff looking in do not mark it read
+        correspondence.mark_thread_read(session, row)
+        session.commit()
+    return {"team": team, "thread": row, "character": char, "messages": messages, "unread": unread,
+            "attachments": correspondence.attachments_of(session, messages),
+            "runs": correspondence.request_runs(session, row), "member": _is_member(team),
+            "authors": {u.id: u.display_name for u in team_portal.members(session, team)},
+            "request_label": _request_label(char), "poll_seconds": THREAD_POLL_SECONDS, **_helpers()}
 
 
 def _request_label(char: Character | None):  # type: ignore[no-untyped-def]

@@ -87,6 +87,7 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
         ("POST", "/teams/{team_a}/messages/new"),
         ("GET", "/teams/{team_a}/threads/999999"),
         ("POST", "/teams/{team_a}/threads/999999"),
+        ("GET", "/teams/{team_a}/threads/999999/body"),
         ("GET", "/teams/{team_a}/attachments/999999"),
         ("GET", "/api/v1/teams/{team_a}/threads"),
         ("GET", "/api/v1/teams/{team_b}/threads"),

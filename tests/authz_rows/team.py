@@ -23,6 +23,7 @@ ROWS = [
         {"to": "nisc", "subject": "件名", "body": "本文"}),
     Row("GET", "/teams/{team_a}/threads/999999", (302, 404, 403, 404, 404)),
     Row("POST", "/teams/{team_a}/threads/999999", (302, 404, 403, 404, 404), {"body": "本文"}),
+    Row("GET", "/teams/{team_a}/threads/999999/body", (302, 404, 403, 404, 404)),
     Row("GET", "/teams/{team_a}/attachments/999999", (302, 404, 403, 404, 404)),
     Row("GET", "/api/v1/teams/{team_a}/threads", (401, 200, 403, 200, 200)),
     Row("GET", "/api/v1/teams/{team_b}/threads", (401, 403, 200, 200, 200)),
