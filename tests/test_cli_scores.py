@@ -53,3 +53,9 @@ def test_metrics_list_every_attack_the_scenario_measures(operator: Operator) -> 
     shown = json.loads(operator.run("score", "metrics", exercise, "--json").stdout)
     assert {a["attack"] for t in shown["teams"] for a in t["attacks"]} == {"beacon", "police-call"}
     assert all(a["contain"] is None and a["fired"] is None for t in shown["teams"] for a in t["attacks"])
+    # The organisational times are there too (nothing sent yet: none), with their medians.
+    assert all({"report_up", "vendor", "notify"} <= set(a) and a["vendor"] is None
+               for t in shown["teams"] for a in t["attacks"])
+    assert {m["metric"] for m in shown["medians"]} >= {"detect", "report_up", "vendor", "notify"}
+    text = operator.run("score", "metrics", exercise).stdout
+    assert "report_up —" in text and "notify —" in text, text

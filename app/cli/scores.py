@@ -8,7 +8,7 @@ from flask.cli import with_appcontext
 
 from app.cli.context import database
 from app.models import Exercise, Team
-from app.services import exercises, ledger, scores
+from app.services import exercises, ledger, review, scores
 from app.services.errors import N_, NotFound
 
 
@@ -106,14 +106,19 @@ def recompute(exercise_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 @with_appcontext
 def metrics(exercise_id: int, as_json: bool) -> None:
-    """Time to detect, contain, recover and report, per team and attack, beside the cohort median."""
+    """Time to detect, contain, recover and report, and to report up, ask the vendor and notify, per team and
+    attack, beside the cohort median."""
     with database().session() as session:
-        cohort = scores.metrics(session, exercises.get_exercise(session, exercise_id))
+        exercise = exercises.get_exercise(session, exercise_id)
+        cohort = scores.metrics(session, exercise)
+        organisation = review.organisation_metrics(session, exercise, cohort)
         teams = [{"team": t.team.number, "name": t.team.name,
-                  "attacks": [{"attack": a.attack, "fired": a.fired, **a.seconds} for a in t.attacks]}
+                  "attacks": [{"attack": a.attack, "fired": a.fired, **a.seconds,
+                               **{m: organisation.seconds.get((t.team.id, a.attack, m))
+                                  for m in review.ORGANISATION_METRICS}} for a in t.attacks]}
                  for t in cohort.teams]
-    medians = [{"attack": attack, "metric": metric, "median": value}
-               for (attack, metric), value in cohort.medians.items()]
+    every = {**cohort.medians, **organisation.medians}
+    medians = [{"attack": attack, "metric": metric, "median": value} for (attack, metric), value in every.items()]
     if as_json:
         click.echo(json.dumps({"exercise": exercise_id, "teams": teams, "medians": medians}, ensure_ascii=False))
         return
@@ -123,6 +128,6 @@ def metrics(exercise_id: int, as_json: bool) -> None:
 
     for team in teams:
         for attack in team["attacks"]:
-            shown = "  ".join(f"{m} {minutes(attack[m])} (median {minutes(cohort.medians[(attack['attack'], m)])})"
-                              for m in scores.METRICS)
+            shown = "  ".join(f"{m} {minutes(attack[m])} (median {minutes(every.get((attack['attack'], m)))})"
+                              for m in (*scores.METRICS, *review.ORGANISATION_METRICS))
             click.echo(f"{team['name']} {attack['attack']}: {shown}")
