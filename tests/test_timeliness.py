@@ -188,6 +188,8 @@ def test_a_due_moment_ahead_is_shown_in_tokyo_time_and_an_unfixed_one_says_so(cl
     due = live.at(2410 + 1800).astimezone(TOKYO)  # the police called at 40:10: due at 1:10:10, 15 minutes ahead
     assert "1 日目 01:10" in first and f"{due.hour}:{due.minute:02d}" in first and "現在の速度で" in first
     assert "期限超過" not in first
+    writing = page(client, f"/teams/{live.teams[2].id}/reports/{FIRST}")  # the page the report is written on
+    assert "宛先" in writing and "1 日目 01:10" in writing and "現在の速度で" in writing
     unfixed = build(db, start=utcnow() - timedelta(minutes=5), teams=1)
     db.commit()
     auth.logout()
