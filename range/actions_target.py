@@ -70,6 +70,7 @@ class RangeActionTarget:
     def _pid(self, state: object, host: str) -> int:
         found = next((h for h in state.hosts if h.name == host), None)  # type: ignore[attr-defined]
         if found is None or found.container_id is None:
+            self.engine.container_id(self.spec.exercise, self.spec.team, host)  # says which host is missing
             raise ActionError(f"{host} is not running")
         pid = self.engine.with_pid(found).pid
         if not pid:
