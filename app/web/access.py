@@ -8,7 +8,10 @@ from flask import Response, abort, request, url_for
 from flask_login import current_user
 
 from app.extensions import login_manager
-from app.models import Role
+from app.models import Role, Team
+from app.services import exercises
+from app.services.errors import ServiceError
+from app.web.context import db_session
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -43,3 +46,21 @@ def public(view: F) -> F:
     """Mark a view as open to everyone (the architecture test looks for a guard)."""
     view.required_role = None  # type: ignore[attr-defined]
     return view
+
+
+def team_for(team_id: int) -> Team:
+    """The team *team_id* if the caller may see it (its member, or staff), else the service's 403/404."""
+    try:
+        return exercises.get_team_for(db_session(), current_user, team_id)
+    except ServiceError as exc:
+        abort(exc.status)
+
+
+def is_member(team: Team) -> bool:
+    return any(m.user_id == current_user.id for m in team.memberships)
+
+
+def require_member(team: Team) -> None:
+    """Staff may look at a team's work (its tasks, reports, correspondence) but never act for it: 403."""
+    if not is_member(team):
+        abort(403)

@@ -21,9 +21,9 @@ from werkzeug.wrappers import Response
 from app.i18n import text_of, translate
 from app.models import Message, RequestStatus, Role, Team, Thread, ThreadState
 from app.scenario.model import Character, CharacterRequest, RequestParam
-from app.services import correspondence, exercises, scenarios, team_portal
+from app.services import correspondence, scenarios, team_portal
 from app.services.errors import ServiceError
-from app.web.access import require_role
+from app.web.access import is_member as _is_member, require_member as _require_member, team_for as _team, require_role
 from app.web.context import db_session
 from app.web.forms import ButtonForm
 
@@ -45,23 +45,6 @@ RUN_STATUS = {
 }
 ATTACHMENT_FIELD = "attachment"
 THREAD_POLL_SECONDS = 10  # a thread refreshes its messages this often (the reply form is left alone)
-
-
-def _team(team_id: int) -> Team:
-    try:
-        return exercises.get_team_for(db_session(), current_user, team_id)
-    except ServiceError as exc:
-        abort(exc.status)
-
-
-def _is_member(team: Team) -> bool:
-    return any(m.user_id == current_user.id for m in team.memberships)
-
-
-def _require_member(team: Team) -> None:
-    """Staff may read a team's correspondence but never write as the team."""
-    if not _is_member(team):
-        abort(403)
 
 
 # What the forms offer ----------------------------------------------------------------------------

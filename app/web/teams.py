@@ -10,9 +10,9 @@ from flask import Blueprint, Response, abort, redirect, render_template, request
 from flask_login import current_user
 
 from app.models import Role, Team
-from app.services import correspondence, exercises, injects, ranges, team_portal, team_scores
+from app.services import correspondence, injects, ranges, team_portal, team_scores
 from app.services.errors import ServiceError
-from app.web.access import require_role
+from app.web.access import is_member as _is_member, team_for as _team, require_role
 from app.web.context import db_session, settings
 from app.web.correspondence import KIND_LABELS, THREAD_STATES
 from app.web.converters import query_id
@@ -21,17 +21,6 @@ from app.web.scoring import SOURCE_LABELS, describe, source_titles
 bp = Blueprint("teams", __name__, url_prefix="/teams")
 
 STATUS_POLL_SECONDS = 10
-
-
-def _team(team_id: int) -> Team:
-    try:
-        return exercises.get_team_for(db_session(), current_user, team_id)
-    except ServiceError as exc:
-        abort(exc.status)
-
-
-def _is_member(team: Team) -> bool:
-    return any(m.user_id == current_user.id for m in team.memberships)
 
 
 def access_host() -> str:

@@ -13,9 +13,9 @@ from werkzeug.wrappers import Response
 
 from app.i18n import text_of, translate
 from app.models import ReportStatus, Role, Team
-from app.services import exercises, reports, tasks
+from app.services import reports, tasks
 from app.services.errors import ServiceError
-from app.web.access import require_role
+from app.web.access import is_member as _is_member, require_member as _require_member, team_for as _team, require_role
 from app.web.context import db_session
 from app.web.forms import AnswerForm, ButtonForm, ReportForm
 
@@ -28,23 +28,6 @@ VERSION_STATUS = {
     ReportStatus.REVISION_REQUESTED: _l("Revision requested"),
     ReportStatus.GRADED: _l("Graded"),
 }
-
-
-def _team(team_id: int) -> Team:
-    try:
-        return exercises.get_team_for(db_session(), current_user, team_id)
-    except ServiceError as exc:
-        abort(exc.status)
-
-
-def _is_member(team: Team) -> bool:
-    return any(m.user_id == current_user.id for m in team.memberships)
-
-
-def _require_member(team: Team) -> None:
-    """Staff may look at a team's work but not act for it."""
-    if not _is_member(team):
-        abort(403)
 
 
 def _open_task(team: Team, task_id: str) -> tasks.TaskView:

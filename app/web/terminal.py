@@ -27,11 +27,11 @@ from simple_websocket import ConnectionClosed, Server
 
 from app.i18n import translate
 from app.models import Role, Team, TerminalSession
-from app.services import exercises, ranges, terminal_recordings, terminals
+from app.services import ranges, terminal_recordings, terminals
 from app.services.errors import Conflict, ServiceError
 from app.services.terminals import EndReason
 from app.settings import ConfigurationError
-from app.web.access import require_role
+from app.web.access import team_for as _team, require_role
 from app.web.context import database, db_session, settings
 
 bp = Blueprint("terminal", __name__, url_prefix="/teams")
@@ -67,13 +67,6 @@ def _limits() -> terminals.TerminalLimits:
 
 def _instance() -> Path:
     return settings().instance_path
-
-
-def _team(team_id: int) -> Team:
-    try:
-        return exercises.get_team_for(db_session(), current_user, team_id)
-    except ServiceError as exc:
-        abort(exc.status)
 
 
 def _watched(team: Team, terminal_id: int) -> TerminalSession:
