@@ -174,10 +174,11 @@ class Engine:
             rows = {r.inject_id: r for r in session.scalars(
                 select(InjectRun).where(InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id))}
             views = {k: RunView(r.status, r.day, r.started_seconds) for k, r in rows.items()}
-        if organisation.open_runs(session, team):
+        runs = organisation.open_runs(session, team)
+        if runs:
             context = _TeamContext(self, session, exercise, team)
             decided += organisation.settle(
-                session, exercise, model, team, reading, lambda c: context.holds(model, c), context.target,
+                session, exercise, model, team, runs, reading, lambda c: context.holds(model, c), context.target,
                 context.probe, self.holder, self.now())
         return decided
 

@@ -45,12 +45,12 @@ def open_runs(session: Session, team: Team) -> list[RequestRun]:
         RequestRun.status.in_((RequestStatus.PENDING, RequestStatus.SCHEDULED))).order_by(RequestRun.id)))
 
 
-def settle(session: Session, exercise: Exercise, model: Scenario, team: Team, reading: ClockReading,
-           holds: Holds, target: Callable[[], ActionTarget], probe: Callable[[], Probe], holder: str,
-           now: datetime) -> int:
-    """Decide the team's pending requests and carry out those due; returns how many changed. Commits."""
+def settle(session: Session, exercise: Exercise, model: Scenario, team: Team, runs: list[RequestRun],
+           reading: ClockReading, holds: Holds, target: Callable[[], ActionTarget], probe: Callable[[], Probe],
+           holder: str, now: datetime) -> int:
+    """Decide the team's pending *runs* (``open_runs``) and carry out those due; returns how many changed. Commits."""
     changed = 0
-    for run in open_runs(session, team):
+    for run in runs:
         found = _request(model, run)
         if found is None:  # the scenario no longer has it (cannot happen for a registered version)
             continue
