@@ -226,6 +226,18 @@ def test_opening_a_thread_reads_it_for_members_only(app: Flask, world: dict[str,
     assert fresh(db).scalar(select(func.count()).select_from(Message).where(Message.read_at.is_(None))) == 0
 
 
+def test_a_flood_of_messages_is_refused_and_nothing_of_it_is_saved(app: Flask, world: dict[str, Any],
+                                                                   db: Session) -> None:
+    """A script posting in a loop cannot fill the white cell: ten messages a minute per account."""
+    client = login(app, "member-a")
+    sent = [send(client, world["a"], to="boss", body=f"報告 {n}").status_code for n in range(10)]
+    assert sent == [302] * 10
+    refused = send(client, world["a"], to="boss", body="報告 11")
+    assert refused.status_code == 400
+    assert "1 分間に 10 件まで" in refused.get_data(as_text=True)
+    assert count(db, Message) == 10 and count(db, Thread) == 10
+
+
 def test_an_open_thread_shows_the_reply_when_it_arrives(app: Flask, world: dict[str, Any], db: Session) -> None:
     """The thread page polls its body: the reply appears without a reload, and the member's poll reads it."""
     member = login(app, "member-a")

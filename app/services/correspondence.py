@@ -14,7 +14,7 @@ attaches to another team's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -26,12 +26,14 @@ from app.models import (
 from app.scenario import requests as matching
 from app.scenario.model import Character, CharacterRequest, Scenario
 from app.services import audit, ledger, scenarios
-from app.services.errors import N_, Conflict, InvalidInput, NotFound
+from app.services.errors import N_, Conflict, InvalidInput, NotFound, RateLimited
 
 MAX_SUBJECT = 200
 MAX_BODY = 10_000
 MAX_ATTACHMENTS = 3
 MAX_ATTACHMENT_BYTES = 512 * 1024  # per file: a log excerpt, a screenshot
+RATE_LIMIT = 10  # messages per account …
+RATE_WINDOW = timedelta(seconds=60)  # … in this much wall time (a script flooding the white cell is refused)
 WRITABLE_STATES = (ExerciseState.RUNNING, ExerciseState.PAUSED, ExerciseState.DAY_ENDED)
 WAITING, ANSWERED, DISMISSED = "waiting", "answered", "dismissed"
 _IMAGE_MAGIC = {b"\x89PNG\r\n\x1a\n": "image/png", b"\xff\xd8\xff": "image/jpeg"}
@@ -160,6 +162,12 @@ def write(session: Session, exercise: Exercise, team: Team, user: User, *, chara
         raise Conflict(N_("messages can be sent while the exercise runs (it is %(state)s)"),
                        state=exercise.state.value)
     wall = now or utcnow()
+    recent = session.scalar(select(func.count()).select_from(Message).where(
+        Message.team_id == team.id, Message.author_id == user.id, Message.direction == "out",
+        Message.created_at > wall - RATE_WINDOW))
+    if recent >= RATE_LIMIT:
+        raise RateLimited(N_("too many messages: at most %(limit)d a minute per account, wait a moment"),
+                          limit=RATE_LIMIT)
     if thread_id is not None:
         thread = get_thread(session, team, thread_id)
         char = character(exercise, thread.character_id)
