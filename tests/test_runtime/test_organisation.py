@@ -342,3 +342,22 @@ def test_parallel_sends_and_two_engines_award_once_and_a_crash_is_not_rerun(app:
     assert after.status is RequestStatus.INTERRUPTED and "not re-run" in after.result
     assert "No such file" in w.sh(2, "ws01", "cat /var/tmp/scan-count 2>&1").text
     assert w.ledger(2, "request:vendor/scan") == [] and team2.id != team.id
+
+
+def test_a_tampered_request_row_is_refused_and_acts_on_nothing(world: World) -> None:
+    """A value that was never offered (the hidden attacker host, written into the row behind the services'
+    back) is refused when the request runs: nothing is isolated, no points, the default refusal goes out."""
+    w = world
+    w.clock.at(1)
+    w.write(1, "vendor", "端末を隔離してください。", request_id="isolate", host="ws01")
+    [run] = w.runs(1, "isolate")
+    run.params = {"host": "attacker"}
+    w.db.commit()
+    w.engine.tick()
+    w.clock.at(7)
+    w.engine.tick()
+    [run] = w.runs(1, "isolate")
+    assert run.status is RequestStatus.REFUSED and run.result.startswith("refused:"), run.result
+    assert w.connects(1, "attacker", "ws01") and w.connects(1, "ws01", "attacker"), "nothing was isolated"
+    assert w.ledger(1, "request:vendor/isolate") == []
+    assert w.reply_to(run).body_ja == "申し訳ありませんが、現時点ではご依頼に対応できません。"
