@@ -1,4 +1,4 @@
-// Small behaviours of the instructor pages; no inline scripts (the CSP allows only files from 'self').
+// Small behaviours of every page, loaded by base.html; no inline scripts (the CSP allows only files from 'self').
 (function () {
   "use strict";
   // A form with data-confirm asks first (event delegation: htmx replaces the boards' forms while polling).
