@@ -13,6 +13,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ class Settings:
     disk_watch_seconds: int = 30
     host_disk_min_free_mb: int = 2048  # below this the instructor is warned
     request_read_seconds: int = 10  # a request's head (and small body) must arrive within this (mamori serve)
+    public_url: str | None = None  # where trainees reach the platform (slips print it); None: the request's host
     testing: bool = False
     extra: Mapping[str, object] = field(default_factory=dict)
 
@@ -86,6 +88,7 @@ class Settings:
             trusted_proxies=_count(env.get("MAMORI_TRUSTED_PROXIES") or "0", "MAMORI_TRUSTED_PROXIES"),
             scenarios_dir=Path(env.get("MAMORI_SCENARIOS_DIR") or PROJECT_ROOT / "scenarios"),
             request_read_seconds=_whole(env, "MAMORI_REQUEST_READ_SECONDS", 10, 2, 300),
+            public_url=_public_url(env.get("MAMORI_PUBLIC_URL") or ""),
             **_disk_settings(env),
         )
         values.update(overrides)
@@ -104,6 +107,23 @@ def _disk_settings(env: Mapping[str, str]) -> dict[str, object]:
         disk_watch_seconds=_whole(env, "MAMORI_DISK_WATCH_SECONDS", 30, 5, 3600),
         host_disk_min_free_mb=_whole(env, "MAMORI_HOST_DISK_MIN_FREE_MB", 2048, 0, 100_000_000),
     )
+
+
+def _public_url(value: str) -> str | None:
+    """``MAMORI_PUBLIC_URL``: the platform's root as trainees reach it, e.g. ``https://mamori.example.lg.jp``."""
+    value = value.strip()
+    if not value:
+        return None
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018  (raises on a port out of range)
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if (parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment
+            or parts.username or parts.password or any(ch.isspace() or ch in "\\<>\"" for ch in value)):
+        raise ConfigurationError(f"MAMORI_PUBLIC_URL={value!r} must look like https://mamori.example.lg.jp "
+                                 "(http or https, a host, an optional path; no query, no login)")
+    return value.rstrip("/")
 
 
 def _whole(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:

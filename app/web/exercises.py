@@ -22,6 +22,7 @@ from app.web.access import require_role
 from app.web.caching import no_store
 from app.web.context import client_ip, db_session
 from app.web.forms import ExerciseForm, RosterConfirmForm, RosterForm, TransitionForm
+from app.web.slips import login_slip
 from app.web.staff import StaffForm, exercise_to_run, exercise_to_view, runs
 
 LEVELS = {"beginner": _l("Beginner"), "intermediate": _l("Intermediate"), "advanced": _l("Advanced")}
@@ -273,7 +274,8 @@ def _import(exercise: Exercise, data: bytes, form: RosterForm) -> tuple[str, int
         session.rollback()
         return _render_show(exercise, 400, roster_form=form, roster_problems=exc.problems)
     session.commit()
-    return render_template("exercises/roster_slips.html", exercise=exercise, imported=imported), 200
+    return render_template("exercises/roster_slips.html", exercise=exercise, imported=imported,
+                           login=login_slip()), 200
 
 
 def _controls(exercise: Exercise) -> dict[str, object]:
