@@ -155,6 +155,9 @@ class ReportVersion(ExerciseMoment, Base):
     number: Mapped[int] = mapped_column(Integer)
     status: Mapped[ReportStatus] = mapped_column(enum_column(ReportStatus), default=ReportStatus.DRAFT)
     text: Mapped[str] = mapped_column(Text, default="")
+    # Counts the saves of this row's text: a save names the revision its writer started from and is
+    # refused when a team-mate saved since, so no one's text is ever written over unseen.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

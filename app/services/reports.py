@@ -5,6 +5,12 @@ the ledger only the difference from what the ledger already holds for that
 report, so a re-grade corrects the score with one more event and the ledger
 stays append-only. The team sees a revision request's comment at once, but a
 grade's scores and comment only once an instructor releases them.
+
+Team-mates write the same draft. Every save names the version and revision
+its writer started from (``Base``); when a team-mate saved or submitted since,
+the save is refused with ``DraftConflict`` (carrying what the team-mate saved)
+instead of being written over it, so no one's text is lost unseen. Text over
+``MAX_TEXT`` characters is refused whole, never cut.
 """
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.db import insert_new
@@ -28,6 +34,51 @@ from app.services.tasks import reached
 MAX_TEXT = 20_000
 WRITABLE = {ExerciseState.RUNNING, ExerciseState.PAUSED}
 TRIES = 5  # team-mates starting the same draft, instructors grading the same report
+
+
+@dataclass(frozen=True)
+class Base:
+    """The state of a report a writer started from: its newest version's number and revision (0, 0: none yet).
+
+    It travels with the form as a token (``"3.7"``) and comes back with the save.
+    """
+
+    number: int
+    revision: int
+
+    @property
+    def token(self) -> str:
+        return f"{self.number}.{self.revision}"
+
+    @classmethod
+    def of(cls, version: ReportVersion | None) -> Base:
+        return cls(0, 0) if version is None else cls(version.number, version.revision)
+
+    @classmethod
+    def parse(cls, token: str | None) -> Base:
+        """The base a token names; a missing or garbled token reads as "nothing yet", which never overwrites."""
+        number, _, revision = (token or "").partition(".")
+        if number.isdigit() and revision.isdigit():
+            return cls(int(number), int(revision))
+        return cls(0, 0)
+
+
+class DraftConflict(Conflict):
+    """A save or submission made from an older state of the report: a team-mate saved or submitted since.
+
+    ``current`` is the version as it now stands (its text is the team-mate's);
+    nothing of the refused text was saved.
+    """
+
+    def __init__(self, current: ReportVersion, author: str) -> None:
+        if current.status is ReportStatus.DRAFT:
+            super().__init__(N_("%(author)s saved this draft while you were editing it. Read their text below, "
+                                "then save yours again."), author=author)
+        else:
+            super().__init__(N_("%(author)s handed in version %(number)d while you were editing. Read it below; "
+                                "your text is not saved yet."), author=author, number=current.number)
+        self.current = current
+        self.author = author
 
 
 @dataclass(frozen=True)
@@ -172,34 +223,42 @@ def timeliness(session: Session, exercise: Exercise) -> dict[tuple[int, str], Ti
 
 
 def save_draft(session: Session, exercise: Exercise, team: Team, user: User, report_id: str, text: str, *,
-               now: datetime | None = None) -> ReportVersion:
-    """Write the team's draft of *report_id*: the one draft there is, or a new version after the last."""
+               base: Base | None = None, now: datetime | None = None) -> ReportVersion:
+    """Write the team's draft of *report_id*: the one draft there is, or a new version after the last.
+
+    With *base* (what the writer started from), a team-mate's save since then
+    raises ``DraftConflict`` and nothing is written; without it (scripts, the
+    rehearsal) the save applies to whatever draft there is.
+    """
     report = _writable_report(exercise, report_id)
-    _check_length(text)
-    return _write_draft(session, team, user, report, text, now or utcnow())
+    text = _checked_text(text)
+    return _write_draft(session, team, user, report, text, now or utcnow(), base)
 
 
 def submit(session: Session, exercise: Exercise, team: Team, user: User, report_id: str, *,
-           text: str | None = None, now: datetime | None = None) -> ReportVersion:
+           text: str | None = None, base: Base | None = None, now: datetime | None = None) -> ReportVersion:
     """Hand in the draft (written from *text* first when given) for grading.
 
-    Refused while an earlier version is still waiting for a grade (or to be sent back).
+    Refused while an earlier version is still waiting for a grade (or to be
+    sent back), and like ``save_draft`` when a team-mate saved since *base*.
     """
     wall = now or utcnow()
     report = _writable_report(exercise, report_id)
+    if text is not None:
+        text = _checked_text(text)
+        if base is not None:
+            _check_base(session, team, report.id, text, base)
     pending = session.scalar(select(ReportVersion).where(
         ReportVersion.team_id == team.id, ReportVersion.report_id == report.id,
         ReportVersion.status == ReportStatus.SUBMITTED).limit(1))
     if pending is not None:
         raise Conflict(N_("version %(number)d of %(report)r is waiting to be graded: submit again after that"),
                        number=pending.number, report=report.id)
-    if text is not None:
-        _check_length(text)
     draft = _draft(session, team, report.id)
     content = text if text is not None else draft.text if draft is not None else ""
     if not content.strip():
         raise InvalidInput(N_("an empty report cannot be submitted"))
-    version = _write_draft(session, team, user, report, content, wall)
+    version = _write_draft(session, team, user, report, content, wall, base if text is not None else None)
     moment = ledger.moment(exercise, wall)
     version.status, version.submitted_at = ReportStatus.SUBMITTED, wall
     version.day, version.exercise_seconds, version.timeline_seconds = moment.day, moment.seconds, moment.timeline
@@ -323,9 +382,35 @@ def _writable_report(exercise: Exercise, report_id: str) -> Report:
     return _report(exercise, report_id)
 
 
-def _check_length(text: str) -> None:
+def _checked_text(text: str) -> str:
+    """*text* with the browser's CRLF line ends made LF (so it counts as the page's counter does), or refused."""
+    text = text.replace("\r\n", "\n")
     if len(text) > MAX_TEXT:
-        raise InvalidInput(N_("a report may have at most %(max)d characters"), max=MAX_TEXT)
+        raise InvalidInput(N_("The text is over the limit (%(max)d characters): it has %(length)d characters. "
+                              "Nothing was saved."), max=MAX_TEXT, length=len(text))
+    return text
+
+
+def _newest(session: Session, team: Team, report_id: str) -> ReportVersion | None:
+    """The report's newest version as the database holds it now (a team-mate may have saved since it was read)."""
+    return session.scalar(select(ReportVersion).where(
+        ReportVersion.team_id == team.id, ReportVersion.report_id == report_id)
+        .order_by(ReportVersion.number.desc()).limit(1).execution_options(populate_existing=True))
+
+
+def _check_base(session: Session, team: Team, report_id: str, text: str, base: Base) -> ReportVersion | None:
+    """The newest version, unless a team-mate changed the report since *base*: then ``DraftConflict``.
+
+    A draft that already holds exactly *text* is no conflict: nothing would be lost.
+    """
+    newest = _newest(session, team, report_id)
+    if Base.of(newest) == base:
+        return newest
+    assert newest is not None  # a base naming a version: versions are never deleted
+    if newest.status is ReportStatus.DRAFT and newest.text == text:
+        return newest
+    author = session.get(User, newest.author_id) if newest.author_id is not None else None
+    raise DraftConflict(newest, author.display_name if author is not None else "?")
 
 
 def _draft(session: Session, team: Team, report_id: str) -> ReportVersion | None:
@@ -335,19 +420,30 @@ def _draft(session: Session, team: Team, report_id: str) -> ReportVersion | None
 
 
 def _write_draft(session: Session, team: Team, user: User, report: Report, text: str,
-                 wall: datetime) -> ReportVersion:
-    """Update the team's draft, or start one after the last version (a team-mate may be starting it too)."""
+                 wall: datetime, base: Base | None) -> ReportVersion:
+    """Update the team's draft, or start one after the last version (a team-mate may be starting it too).
+
+    The update is a compare-and-set on the draft's revision, so of two saves
+    made from the same revision at once exactly one applies; the other finds
+    the new revision on its next turn (a ``DraftConflict`` when it has a *base*).
+    """
+    session.flush()
     for _ in range(TRIES):
-        draft = _draft(session, team, report.id)
-        if draft is not None:
-            draft.text, draft.author_id, draft.updated_at = text, user.id, wall
-            session.flush([draft])
-            return draft
-        last = session.scalar(select(func.max(ReportVersion.number)).where(
-            ReportVersion.team_id == team.id, ReportVersion.report_id == report.id)) or 0
+        newest = _newest(session, team, report.id) if base is None else _check_base(
+            session, team, report.id, text, base)
+        if newest is not None and newest.status is ReportStatus.DRAFT:
+            written = session.execute(
+                update(ReportVersion).where(ReportVersion.id == newest.id, ReportVersion.revision == newest.revision)
+                .values(text=text, author_id=user.id, updated_at=wall, revision=ReportVersion.revision + 1)
+                .execution_options(synchronize_session=False)).rowcount
+            if written:
+                session.refresh(newest)
+                return newest
+            base = None if base is None else Base.of(newest)  # lost the race: the next turn names who won
+            continue
         draft_id = insert_new(session, ReportVersion, exercise_id=team.exercise_id, team_id=team.id,
-                              report_id=report.id, number=last + 1, status=ReportStatus.DRAFT, text=text,
-                              author_id=user.id, updated_at=wall)
+                              report_id=report.id, number=(newest.number if newest else 0) + 1,
+                              status=ReportStatus.DRAFT, text=text, author_id=user.id, updated_at=wall, revision=1)
         if draft_id is not None:
             return session.get(ReportVersion, draft_id)
     raise Conflict(N_("your team-mates are saving %(report)r at the same time: try again"), report=report.id)

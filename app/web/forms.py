@@ -126,7 +126,15 @@ class AnswerForm(FlaskForm):
 
 
 class ReportForm(FlaskForm):
-    text = TextAreaField(_l("Report text"), validators=[Length(max=MAX_TEXT)])
+    """A report's text and the state it was written from (``reports.Base`` token).
+
+    No length validator: WTForms would render it as ``maxlength``, and the
+    browser would cut a long paste silently. The service refuses an
+    over-long text whole and the page says by how much (``MAX_TEXT``).
+    """
+
+    text = TextAreaField(_l("Report text"))
+    base = HiddenField()
     save_draft = SubmitField(_l("Save draft"))
     hand_in = SubmitField(_l("Submit"))
 

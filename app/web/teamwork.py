@@ -137,26 +137,26 @@ def report_list(team_id: int) -> str:
 @bp.route("/<int:team_id>/reports/<report_id>", methods=["GET", "POST"])
 @require_role(Role.TRAINEE)
 def report_edit(team_id: int, report_id: str) -> Response | str | tuple[str, int]:
+    """The report's editor. A save refused because a team-mate saved first shows both texts: theirs, saved,
+    and the writer's, unsaved, still in the form, whose base now names theirs so saving again is deliberate."""
     team = _team(team_id)
     if request.method == "POST":
         _require_member(team)
     session = db_session()
-    view = next((v for v in reports.report_views(session, team.exercise, team) if v.report.id == report_id), None)
-    if view is None:
-        abort(404)
-    form = ReportForm(text=_starting_text(view))
-    status = 200
+    view = _report_view(team, report_id)
+    form = ReportForm(text=_starting_text(view), base=reports.Base.of(view.versions[-1] if view.versions else None).token)
+    status, conflict = 200, None
     if request.method == "POST":
         if not form.validate_on_submit() or not (form.save_draft.data or form.hand_in.data):
             status = 400
         else:
             try:
-                if form.hand_in.data:
-                    reports.submit(session, team.exercise, team, current_user._get_current_object(), report_id,
-                                   text=form.text.data or "")
-                else:
-                    reports.save_draft(session, team.exercise, team, current_user._get_current_object(),
-                                       report_id, form.text.data or "")
+                _write(team, report_id, form)
+            except reports.DraftConflict as exc:
+                session.rollback()
+                conflict, status = exc, exc.status
+                form.base.data = reports.Base.of(exc.current).token
+                view = _report_view(team, report_id)
             except ServiceError as exc:
                 session.rollback()
                 form.text.errors = [*form.text.errors, translate(exc.text)]
@@ -168,8 +168,24 @@ def report_edit(team_id: int, report_id: str) -> Response | str | tuple[str, int
                     return redirect(url_for(".report_list", team_id=team.id, _anchor=f"report-{report_id}"))
                 return redirect(url_for(".report_edit", team_id=team.id, report_id=report_id))
     return render_template("teams/report_edit.html", team=team, view=view, form=form, member=_is_member(team),
-                           writable=team.exercise.state in reports.WRITABLE,
-                           grade_visible=reports.grade_visible), status
+                           writable=team.exercise.state in reports.WRITABLE, conflict=conflict,
+                           max_text=reports.MAX_TEXT, grade_visible=reports.grade_visible), status
+
+
+def _report_view(team: Team, report_id: str) -> reports.ReportView:
+    view = next((v for v in reports.report_views(db_session(), team.exercise, team) if v.report.id == report_id), None)
+    if view is None:
+        abort(404)
+    return view
+
+
+def _write(team: Team, report_id: str, form: ReportForm) -> None:
+    """Save or hand in the posted text, from the state the form was written from."""
+    user, text, base = current_user._get_current_object(), form.text.data or "", reports.Base.parse(form.base.data)
+    if form.hand_in.data:
+        reports.submit(db_session(), team.exercise, team, user, report_id, text=text, base=base)
+    else:
+        reports.save_draft(db_session(), team.exercise, team, user, report_id, text, base=base)
 
 
 def _starting_text(view: reports.ReportView) -> str:
