@@ -1,6 +1,7 @@
 """Range work started from the web: retry a failed team, reset a host (background ``mamori`` commands)."""
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.cli import cli
 from app.models import AuditEvent, Exercise, ExerciseState, RangeHost, RangeState, Role
-from app.services import exercises, range_jobs, ranges, scenarios
+from app.services import exercises, job_records, range_jobs, ranges, scenarios
 from app.services.errors import Conflict, InvalidInput, NotFound
 from app.services.exercises import ExerciseDraft
 from app.settings import Settings
@@ -25,17 +26,25 @@ MINIMAL = Path(__file__).resolve().parent / "scenarios" / "valid" / "minimal.yam
 
 
 class FakeLauncher:
-    """Records what would be started instead of starting it."""
+    """Records what would be started instead of starting it; the job "runs" (holds its lock) until ``end()``."""
 
     def __init__(self, error: OSError | None = None) -> None:
         self.calls: list[tuple[list[str], dict[str, str], Path]] = []
         self.error = error
+        self.held: list[int] = []
 
-    def __call__(self, argv: Sequence[str], env: Mapping[str, str], log: Path) -> int:
+    def __call__(self, argv: Sequence[str], env: Mapping[str, str], log: Path, keep_fds: Sequence[int] = ()) -> int:
         if self.error is not None:
             raise self.error
         self.calls.append((list(argv), dict(env), log))
+        self.held += [os.dup(fd) for fd in keep_fds]  # as the child process would
         return 4242
+
+    def end(self) -> None:
+        """The "process" ends: its lock is released."""
+        for fd in self.held:
+            os.close(fd)
+        self.held.clear()
 
 
 def test_a_retry_starts_the_provision_command_on_the_same_database(db: Session, settings: Settings) -> None:
@@ -44,7 +53,8 @@ def test_a_retry_starts_the_provision_command_on_the_same_database(db: Session, 
     row.state, row.reason = RangeState.FAILED, "ws01: start-up command 1 failed"
     launcher = FakeLauncher()
 
-    job = range_jobs.retry_team(db, settings, exercise, 2, actor=None, ip="127.0.0.1", launcher=launcher)
+    started = range_jobs.retry_team(db, settings, exercise, 2, actor=None, ip="127.0.0.1", launcher=launcher)
+    launcher.end()
 
     argv, env, log = launcher.calls[0]
     assert argv[0].endswith("/mamori") and Path(argv[0]).parent == Path(range_jobs.sys.executable).parent
@@ -53,7 +63,8 @@ def test_a_retry_starts_the_provision_command_on_the_same_database(db: Session, 
     assert env["MAMORI_INSTANCE_PATH"] == str(settings.instance_path)
     assert env["MAMORI_INSTANCE_ID"] == settings.instance_id
     assert log.parent == settings.instance_path / "range-jobs" and log.parent.is_dir()
-    assert job.pid == 4242 and job.log == log
+    assert started.record.pid == 4242 and started.record.log == log.name and not started.joined
+    assert int(env[job_records.FD_VARIABLE]) > 2, "the job's lock is handed to the command"
     assert (row.state, row.reason, row.step) == (RangeState.PENDING, "", "queued")
     audit = db.scalar(select(AuditEvent).where(AuditEvent.action == "range.retry"))
     assert audit.detail["team"] == 2 and audit.detail["pid"] == 4242 and audit.ip == "127.0.0.1"
@@ -68,9 +79,6 @@ def test_range_jobs_are_refused_when_they_cannot_work(db: Session, settings: Set
         range_jobs.reset_host(db, settings, exercise, 1, "nope", actor=None, launcher=launcher)
     with pytest.raises(Conflict):  # nothing built yet: nothing to reset
         range_jobs.reset_host(db, settings, exercise, 1, "ws01", actor=None, launcher=launcher)
-    ranges.team_range(db, exercise.teams[0]).state = RangeState.CREATING
-    with pytest.raises(Conflict):
-        range_jobs.retry_team(db, settings, exercise, 1, actor=None, launcher=launcher)
     exercise.state = ExerciseState.RUNNING
     ranges.team_range(db, exercise.teams[0]).state = RangeState.FAILED
     with pytest.raises(Conflict):  # provisioning refuses a running exercise: reset hosts instead

@@ -10,7 +10,8 @@ from flask.cli import with_appcontext
 from app.cli.context import database, settings
 from app.cli.exercises import exercise
 from app.models import RangeState
-from app.services import disk, exercises, provisioning, ranges
+from app.services import disk, exercises, job_progress, provisioning, ranges
+from app.services.job_records import PROVISION, TEARDOWN, JobRecord
 from range import hostfw
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
@@ -36,7 +37,8 @@ def provision(exercise_id: int, teams: tuple[int, ...], concurrency: int | None)
     engine = range_engine()
     config = settings()
     with database().transaction() as session:
-        total_teams = len(teams) or len(exercises.get_exercise(session, exercise_id).teams)
+        numbers = list(teams) or [t.number for t in exercises.get_exercise(session, exercise_id).teams]
+    total_teams = len(numbers)
     lock = threading.Lock()
     with click.progressbar(length=total_teams, label="provisioning", show_pos=True, file=None) as bar:
         def progress(number: int, step: str, state: str) -> None:
@@ -46,10 +48,12 @@ def provision(exercise_id: int, teams: tuple[int, ...], concurrency: int | None)
                     mark = "ready" if state == RangeState.READY.value else f"FAILED: {step}"
                     click.echo(f"\n  team {number}: {mark}", err=True)
 
-        outcomes = provisioning.provision_exercise(
+        # One job per exercise at a time (job_records): a second build would fight over the same networks.
+        outcomes = job_progress.run(config.instance_path, exercise_id, JobRecord(PROVISION, tuple(numbers)),
+                                    lambda: provisioning.provision_exercise(
             database(), engine, config.instance_id, exercise_id, teams=list(teams) or None,
             concurrency=concurrency or config.provision_concurrency, progress=progress,
-        )
+        ))
     failed = [o for o in outcomes if o.state is RangeState.FAILED]
     click.echo(f"{len(outcomes) - len(failed)} of {len(outcomes)} teams ready")
     for outcome in failed:
@@ -113,15 +117,26 @@ def reconcile(exercise_id: int) -> None:
 
 @exercise.command("teardown")
 @click.argument("exercise_id", type=int)
-@click.option("--force", is_flag=True, help="Even while the exercise is running or paused.")
+@click.option("--force", is_flag=True, help="Even while the exercise is running, paused or between days.")
 @with_appcontext
 def teardown(exercise_id: int, force: bool) -> None:
-    """Remove every container and network of the exercise (safe to repeat)."""
+    """Remove every container and network of the exercise, team by team (safe to repeat).
+
+    Scores, reports, terminal recordings and the audit log are kept. Before the
+    exercise has started it goes back to draft (build again at will); after, to torn down.
+    """
     config = settings()
+    engine = range_engine()
     with database().transaction() as session:
-        current = exercises.get_exercise(session, exercise_id)
-        removed = provisioning.teardown_exercise(session, range_engine(), config.instance_id, current, force=force)
-    click.echo(f"removed {removed} containers and networks")
+        numbers = tuple(t.number for t in exercises.get_exercise(session, exercise_id).teams)
+
+    def progress(number: int, step: str, state: str) -> None:
+        click.echo(f"  team {number}: removed", err=True)
+
+    outcome = job_progress.run(config.instance_path, exercise_id, JobRecord(TEARDOWN, numbers),
+                               lambda: provisioning.teardown_ranges(database(), engine, config.instance_id,
+                                                                    exercise_id, force=force, progress=progress))
+    click.echo(f"removed {outcome.removed} containers and networks of {len(outcome.teams)} teams")
 
 
 @click.group()
@@ -169,11 +184,15 @@ def reset_team(exercise_id: int, team_number: int) -> None:
     """Rebuild one team's whole range from the scenario, touching no other team."""
     config = settings()
     engine = range_engine()
-    with database().transaction() as session:
-        current = exercises.get_exercise(session, exercise_id)
-        provisioning.discard_team(session, engine, config.instance_id, current, team_number)
-    outcomes = provisioning.provision_exercise(
-        database(), engine, config.instance_id, exercise_id, teams=[team_number], concurrency=1)
+
+    def rebuild() -> list[provisioning.TeamOutcome]:
+        with database().transaction() as session:
+            current = exercises.get_exercise(session, exercise_id)
+            provisioning.discard_team(session, engine, config.instance_id, current, team_number)
+        return provisioning.provision_exercise(
+            database(), engine, config.instance_id, exercise_id, teams=[team_number], concurrency=1)
+
+    outcomes = job_progress.run(config.instance_path, exercise_id, JobRecord(PROVISION, (team_number,)), rebuild)
     outcome = outcomes[0]
     if outcome.state is not RangeState.READY:
         click.echo(f"team {team_number} failed: {outcome.reason}", err=True)

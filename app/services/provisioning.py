@@ -22,6 +22,8 @@ from range.spec import RangeSpec
 
 Progress = Callable[[int, str, str], None]  # team number, step, state
 PROVISIONABLE = {ExerciseState.DRAFT, ExerciseState.PROVISIONING, ExerciseState.READY}
+# Ranges may be removed before the exercise starts and once it is over, never while a day may still follow.
+TEARDOWN_FROM = PROVISIONABLE | {ExerciseState.FINISHED, ExerciseState.TORN_DOWN}
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,12 @@ class TeamOutcome:
     number: int
     state: RangeState
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class TeardownOutcome:
+    teams: tuple[int, ...]
+    removed: int  # containers and networks
 
 
 def provision_exercise(
@@ -142,20 +150,38 @@ def refresh_status(session, engine: DockerRangeEngine, instance_id: str, exercis
             row.state, row.reason = RangeState.READY, ""
 
 
-def teardown_exercise(session, engine: DockerRangeEngine, instance_id: str, exercise: Exercise, *,  # type: ignore[no-untyped-def]
-                      actor: User | None = None, force: bool = False) -> int:
-    if exercise.state in (ExerciseState.RUNNING, ExerciseState.PAUSED) and not force:
-        raise Conflict(N_("the exercise is %(state)s; finish it first or use --force"), state=exercise.state.value)
-    removed = engine.teardown(ranges.range_label(instance_id, exercise))
-    for team in exercise.teams:
-        row = ranges.team_range(session, team)
-        row.state, row.reason, row.step, row.gateway_port = RangeState.TORN_DOWN, "", "", None
-        for host in row.hosts:
-            host.state, host.container_id = "missing", None
-    exercise.state = ExerciseState.TORN_DOWN
-    audit.record(session, "exercise.teardown", actor=actor, target=f"exercise:{exercise.id}",
-                 exercise_id=exercise.id, removed=removed)
-    return removed
+def teardown_ranges(database: Database, engine: DockerRangeEngine, instance_id: str, exercise_id: int, *,
+                    actor: User | None = None, force: bool = False,
+                    progress: Progress | None = None) -> TeardownOutcome:
+    """Remove every team's containers and networks, team by team (each committed as it goes); safe to repeat.
+
+    Before the exercise has started it goes back to draft (its ranges can be
+    built again); after it, to torn down. A running, paused or day-ended
+    exercise is refused unless *force*: its next step needs the ranges.
+    """
+    say = progress or (lambda number, step, state: None)
+    with database.transaction() as session:
+        exercise = exercises.get_exercise(session, exercise_id)
+        if exercise.state not in TEARDOWN_FROM and not force:
+            raise Conflict(N_("the exercise has not finished: finish it before its ranges are removed"))
+        label, numbers = ranges.range_label(instance_id, exercise), [t.number for t in exercise.teams]
+    removed = 0
+    for number in numbers:
+        with database.transaction() as session:
+            team = ranges.get_team(session, exercises.get_exercise(session, exercise_id), number)
+            removed += engine.teardown(label, ranges.team_label(team))
+            row = ranges.team_range(session, team)
+            row.state, row.reason, row.step, row.gateway_port = RangeState.TORN_DOWN, "", "", None
+            for host in row.hosts:
+                host.state, host.container_id = "missing", None
+        say(number, "removed", RangeState.TORN_DOWN.value)
+    with database.transaction() as session:
+        removed += engine.teardown(label)  # anything without a team label
+        exercise = exercises.get_exercise(session, exercise_id)
+        exercise.state = ExerciseState.DRAFT if exercise.state in PROVISIONABLE else ExerciseState.TORN_DOWN
+        audit.record(session, "exercise.teardown", actor=actor, target=f"exercise:{exercise_id}",
+                     exercise_id=exercise_id, removed=removed, teams=numbers, state=exercise.state.value)
+    return TeardownOutcome(tuple(numbers), removed)
 
 
 def discard_team(session, engine: DockerRangeEngine, instance_id: str, exercise: Exercise, number: int, *,  # type: ignore[no-untyped-def]

@@ -7,7 +7,7 @@ and are built by ``app.services.live`` with a fixed number of queries.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -17,8 +17,10 @@ from wtforms import SelectChoice, SelectField
 
 from app.i18n import INJECT_LABELS, select_locale, text_of, translate
 from app.models import Exercise, ExerciseState, Role
-from app.services import correspondence, disk, lifecycle, live, range_jobs, scenarios, tasks
+from app.services import correspondence, disk, job_progress, job_records, lifecycle, live, range_jobs, scenarios, tasks
 from app.services.errors import ServiceError
+from app.services.provisioning import TEARDOWN_FROM
+from app.web import range_text
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
 from app.web.forms import ButtonForm, HintReleaseForm, InjectControlForm, MessageForm, TransitionForm
@@ -149,17 +151,60 @@ def release_hint(exercise_id: int) -> Response | tuple[str, int]:
 @require_role(Role.INSTRUCTOR)
 def readiness(exercise_id: int) -> str:
     exercise = _get(exercise_id)
-    return render_template("live/readiness.html", exercise=exercise,
-                           readiness=live.readiness(db_session(), exercise), poll_seconds=POLL_SECONDS)
+    return render_template("live/readiness.html", exercise=exercise, poll_seconds=POLL_SECONDS,
+                           **_readiness_context(exercise))
 
 
 @bp.route("/<int:exercise_id>/readiness/board")
 @require_role(Role.INSTRUCTOR)
 def readiness_board(exercise_id: int) -> str:
-    """The polled fragment: each team's range state and each host's."""
+    """The polled fragment: the range job's progress or result, each team's range state and each host's."""
     exercise = _get(exercise_id)
-    return render_template("live/_readiness.html", exercise=exercise,
-                           readiness=live.readiness(db_session(), exercise))
+    return render_template("live/_readiness.html", exercise=exercise, **_readiness_context(exercise))
+
+
+def _readiness_context(exercise: Exercise) -> dict[str, object]:
+    session = db_session()
+    job = job_progress.progress(session, settings().instance_path, exercise)
+    board = live.readiness(session, exercise)
+    running = bool(job and job.running)
+    return {"readiness": board, "job": job, "job_running": running,
+            "job_line": range_text.progress_line(job) if job else "",
+            "job_meta": range_text.job_meta(job) if job else "",
+            # A build under way with no job alive: its process is gone (its team can be built again).
+            "interrupted": {t.number for t in board.teams if not running and
+                            (t.state == "creating" or (t.state == "pending" and t.step))},
+            "has_ranges": any(t.hosts or t.state not in ("pending", "torn_down") for t in board.teams),
+            "can_teardown": exercise.state in TEARDOWN_FROM, "step_label": range_text.step_label}
+
+
+@bp.route("/<int:exercise_id>/ranges/build", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def build_all(exercise_id: int) -> Response:
+    """Build every team's range with ``mamori exercise provision ID`` (joins that build if it runs)."""
+    exercise = _get(exercise_id)
+    return _range_job(exercise, lambda session: range_jobs.build_all(
+        session, settings(), exercise, actor=current_user._get_current_object(), ip=client_ip()))
+
+
+@bp.route("/<int:exercise_id>/ranges/rebuild-failed", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def rebuild_failed(exercise_id: int) -> Response:
+    """Build again only the teams whose range failed (or whose build was interrupted)."""
+    exercise = _get(exercise_id)
+    return _range_job(exercise, lambda session: range_jobs.rebuild_failed(
+        session, settings(), exercise, actor=current_user._get_current_object(), ip=client_ip()))
+
+
+@bp.route("/<int:exercise_id>/ranges/teardown", methods=["POST"])
+@require_role(Role.INSTRUCTOR)
+def teardown(exercise_id: int) -> Response:
+    """Remove every team's range with ``mamori exercise teardown ID``; the form must carry ``confirm=yes``."""
+    exercise = _get(exercise_id)
+    confirmed = request.form.get("confirm") == "yes"
+    return _range_job(exercise, lambda session: range_jobs.teardown(
+        session, settings(), exercise, confirmed=confirmed, actor=current_user._get_current_object(),
+        ip=client_ip()))
 
 
 @bp.route("/<int:exercise_id>/teams/<int:number>/provision", methods=["POST"])
@@ -168,8 +213,7 @@ def retry_team(exercise_id: int, number: int) -> Response:
     """Build a (failed) team's range again with ``mamori exercise provision ID --team N``, in the background."""
     exercise = _get(exercise_id)
     return _range_job(exercise, lambda session: range_jobs.retry_team(
-        session, settings(), exercise, number, actor=current_user._get_current_object(), ip=client_ip()),
-        _("Team %(team)d: building its range again. This board follows the progress.", team=number))
+        session, settings(), exercise, number, actor=current_user._get_current_object(), ip=client_ip()))
 
 
 @bp.route("/<int:exercise_id>/teams/<int:number>/hosts/<host>/reset", methods=["POST"])
@@ -192,12 +236,16 @@ def resume_host(exercise_id: int, number: int, host: str) -> Response:
         _("Team %(team)d: resuming %(host)s.", team=number, host=host))
 
 
-def _range_job(exercise: Exercise, start, done: str) -> Response:  # type: ignore[no-untyped-def]
+def _range_job(exercise: Exercise, start, done: str | None = None) -> Response:  # type: ignore[no-untyped-def]
+    """Start (or join) a range job, flash what happened, back to the readiness board."""
     if not ButtonForm().validate_on_submit():
         abort(400)
     session = db_session()
     try:
-        start(session)
+        started = start(session)
+    except job_records.JobRunning as busy:
+        session.rollback()
+        flash(range_text.busy_message(busy.status.record), "error")
     except ServiceError as exc:
         session.rollback()
         if exc.status == 404:
@@ -205,7 +253,9 @@ def _range_job(exercise: Exercise, start, done: str) -> Response:  # type: ignor
         flash(translate(exc.text), "error")
     else:
         session.commit()
-        flash(done, "info")
+        if isinstance(started, range_jobs.JobStart):
+            done = range_text.started_message(started.record.kind, started.record.teams, started.joined)
+        flash(done or "", "info")
     return redirect(url_for(".readiness", exercise_id=exercise.id))
 
 

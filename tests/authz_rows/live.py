@@ -9,6 +9,13 @@ ROWS = [
     Row("GET", "/exercises/{exercise}/live/board", STAFF_ONLY),
     Row("GET", "/exercises/{exercise}/readiness", STAFF_ONLY),
     Row("GET", "/exercises/{exercise}/readiness/board", STAFF_ONLY),
+    # Building all teams would start a real `mamori exercise provision`: here no such exercise (404 for
+    # staff); tests/test_range_board.py checks the real exercise's button refuses trainees and other instructors.
+    Row("POST", "/exercises/999999/ranges/build", (302, 403, 403, 404, 404)),
+    # No team's range has failed: refused with a message, nothing is started.
+    Row("POST", "/exercises/{exercise}/ranges/rebuild-failed", (302, 403, 403, 302, 302)),
+    # No confirm field: refused with a message, nothing is removed.
+    Row("POST", "/exercises/{exercise}/ranges/teardown", (302, 403, 403, 302, 302)),
     # No team 99: nothing is started (a real team would start `mamori exercise provision`).
     Row("POST", "/exercises/{exercise}/teams/99/provision", (302, 403, 403, 404, 404)),
     # The scenario has no host "nope": refused with a message, nothing is started.

@@ -34,6 +34,7 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
     ("POST", "/exercises/999999/scores/visibility"): 404,
     ("POST", "/exercises/999999/staff"): 404,
     ("GET", "/exercises/999999/white-cell"): 404,
+    ("POST", "/exercises/999999/ranges/build"): 404,
     # Everything else about the exercise and its teams is refused.
     **{key: REFUSED for key in [
         ("POST", "/exercises/{exercise}/roster"),
@@ -53,6 +54,8 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
         ("POST", "/exercises/{exercise}/white-cell/999999/dismiss"),
         ("GET", "/exercises/{exercise}/attachments/999999"),
         ("POST", "/exercises/{exercise}/teams/99/provision"),
+        ("POST", "/exercises/{exercise}/ranges/rebuild-failed"),
+        ("POST", "/exercises/{exercise}/ranges/teardown"),
         ("POST", "/exercises/{exercise}/teams/1/hosts/nope/reset"),
         ("POST", "/exercises/{exercise}/teams/1/hosts/nope/resume"),
         ("GET", "/exercises/{exercise}/scores"),
