@@ -10,6 +10,7 @@ from app.services import audit, correspondence, lifecycle, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, NotFound
 
 CONTROLS = {"fire": RunStatus.REQUESTED, "hold": RunStatus.HELD, "skip": RunStatus.SKIPPED}
+NO_SUCH_TEAM = N_("there is no team %(team)s (this exercise's teams are %(first)d to %(last)d)")
 
 
 def control(session: Session, exercise: Exercise, inject_id: str, action: str, *, teams: list[int] | None,
@@ -20,10 +21,7 @@ def control(session: Session, exercise: Exercise, inject_id: str, action: str, *
     """
     if inject_id not in {i.id for i in scenarios.parsed(exercise.scenario).injects}:
         raise NotFound(N_("the scenario has no inject %(inject)r"), inject=inject_id)
-    chosen = [t for t in exercise.teams if teams is None or t.number in teams]
-    if teams is not None and len(chosen) != len(set(teams)):
-        raise InvalidInput(N_("the exercise has no team %(team)r (teams: %(teams)s)"), team=teams,
-                           teams=", ".join(str(t.number) for t in exercise.teams))
+    chosen = chosen_teams(exercise, teams)
     changed = []
     for team in chosen:
         run = session.scalar(select(InjectRun).where(
@@ -62,9 +60,9 @@ def send(session: Session, exercise: Exercise, *, subject: str, body: str, teams
     """
     if not subject.strip() or not body.strip():
         raise InvalidInput(N_("a message needs a subject and a text"))
+    chosen = chosen_teams(exercise, teams)
     char = _character(exercise, sender) if sender else None
     reading = lifecycle.reading(exercise)
-    chosen = [t for t in exercise.teams if teams is None or t.number in teams]
     for team in chosen:
         if char is not None and char.reachable:
             correspondence.deliver(session, exercise, team, char, thread=None, subject=subject, body_ja=body,
@@ -80,6 +78,21 @@ def send(session: Session, exercise: Exercise, *, subject: str, body: str, teams
                  target=f"exercise:{exercise.id}", exercise_id=exercise.id, ip=ip,
                  teams=[t.number for t in chosen], subject=subject[:200], sender=char.id if char else None)
     return len(chosen)
+
+
+def chosen_teams(exercise: Exercise, numbers: list[int] | None) -> list[Team]:
+    """The exercise's teams numbered *numbers* (every team when ``None``).
+
+    A number the exercise does not have is refused, naming it and the numbers
+    there are, so a typo never quietly reaches no one (or fewer teams than asked).
+    """
+    if numbers is None:
+        return list(exercise.teams)
+    have = sorted(t.number for t in exercise.teams)  # 1..N, numbered when the exercise was created
+    missing = sorted(set(numbers) - set(have))
+    if missing:
+        raise InvalidInput(NO_SUCH_TEAM, team=", ".join(str(n) for n in missing), first=have[0], last=have[-1])
+    return [t for t in exercise.teams if t.number in numbers]
 
 
 def _character(exercise: Exercise, character_id: str) -> Character:

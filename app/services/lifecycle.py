@@ -47,11 +47,19 @@ def day_length(exercise: Exercise) -> float | None:
     return minutes(days[exercise.current_day - 1].length) * 60.0
 
 
+# Why a transition is refused, in words for the instructor (no state names: the page shows the state).
+REFUSED = {
+    "start": N_("the exercise cannot be started now: only a ready exercise, or one whose day has ended, starts"),
+    "pause": N_("the exercise cannot be paused now: only a running exercise can be paused"),
+    "resume": N_("the exercise cannot be resumed now: only a paused exercise can be resumed"),
+    "end_day": N_("the day cannot be ended now: only a running or paused day can be ended"),
+    "finish": N_("the exercise cannot be finished now: it has not started, or it is already over"),
+}
+
+
 def _check(exercise: Exercise, action: str) -> None:
     if exercise.state not in ALLOWED_FROM[action]:
-        allowed = ", ".join(sorted(s.value for s in ALLOWED_FROM[action]))
-        raise Conflict(N_("cannot %(action)s an exercise that is %(state)s (only when %(allowed)s)"),
-                       action=action.replace("_", " "), state=exercise.state.value, allowed=allowed)
+        raise Conflict(REFUSED[action])
 
 
 def _stop_clock(exercise: Exercise, now: datetime) -> None:

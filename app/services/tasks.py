@@ -195,9 +195,21 @@ def release_hint(session: Session, exercise: Exercise, task_id: str, index: int,
     return given
 
 
+# Answers and hints are taken only while the clock runs; what a team reads when it tries in any other state.
+ANSWERABLE = {ExerciseState.RUNNING}
+NOT_ANSWERABLE = {
+    ExerciseState.PAUSED: N_("the exercise is paused: answers and hints are taken again when the instructor "
+                             "resumes it"),
+    ExerciseState.DAY_ENDED: N_("today's exercise has ended: no answers or hints are taken now"),
+    ExerciseState.FINISHED: N_("the exercise is over: answers and hints are no longer taken"),
+    ExerciseState.TORN_DOWN: N_("the exercise is over: answers and hints are no longer taken"),
+}
+NOT_STARTED = N_("the exercise has not started yet: answers are taken once the instructor starts it")
+
+
 def _open_task(session: Session, exercise: Exercise, team: Team, task_id: str, moment: ledger.Moment) -> Task:
-    if exercise.state is not ExerciseState.RUNNING:
-        raise Conflict(N_("the exercise is not running (it is %(state)s)"), state=exercise.state.value)
+    if exercise.state not in ANSWERABLE:
+        raise Conflict(NOT_ANSWERABLE.get(exercise.state, NOT_STARTED))
     lengths = ledger.day_lengths(exercise)
     if 1 <= moment.day <= len(lengths) and moment.seconds >= lengths[moment.day - 1]:
         # the engine has not moved the exercise to "day ended" yet (it ticks, or it is down): same answer

@@ -8,14 +8,15 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from wtforms import SelectChoice
 
-from app.i18n import localized, select_locale, state_label, translate
+from app.i18n import INJECT_LABELS, localized, select_locale, state_label, translate
 from app.models import Exercise, Prefecture, RangeState, Role, Scenario
-from app.services import exercises, injects, lifecycle, ranges, roster, scenarios, staff
+from app.services import exercises, injects, lifecycle, live, ranges, roster, scenarios, staff
 from app.services.errors import ServiceError
 from app.web import live as live_view
 from app.web.access import require_role
@@ -132,14 +133,22 @@ def change_staff(exercise_id: int) -> Response | tuple[str, int]:
     return redirect(url_for(".show", exercise_id=exercise.id))
 
 
+CONFIRMED = {"finish"}  # transitions the server takes only with the form's confirm field (it cannot be undone)
+
+
 @bp.route("/<int:exercise_id>/<any(start, pause, resume, 'end-day', finish):action>", methods=["POST"])
 @require_role(Role.INSTRUCTOR)
-def transition(exercise_id: int, action: str) -> Response:
+def transition(exercise_id: int, action: str) -> Response | tuple[str, int]:
     session = db_session()
     exercise = _get(exercise_id)
     form = TransitionForm()
     if not form.validate_on_submit():
         return _render_with(exercise, transition_form=form)
+    if action in CONFIRMED and request.form.get("confirm") != action:
+        # The button's form carries it once the instructor said yes; a bare POST finishes nothing.
+        flash(_("The exercise was not finished: finishing must be confirmed (use the Finish button and answer "
+                "the question)."), "error")
+        return _render_with(exercise)
     options = {"speed": form.speed.data} if action == "start" and form.speed.data else {}
     try:
         lifecycle.TRANSITIONS[action.replace("-", "_")](
@@ -155,7 +164,7 @@ def transition(exercise_id: int, action: str) -> Response:
 
 @bp.route("/<int:exercise_id>/injects", methods=["POST"])
 @require_role(Role.INSTRUCTOR)
-def control_inject(exercise_id: int) -> Response:
+def control_inject(exercise_id: int) -> Response | tuple[str, int]:
     session = db_session()
     exercise = _get(exercise_id)
     form = live_view.inject_form(exercise)
@@ -167,6 +176,8 @@ def control_inject(exercise_id: int) -> Response:
                                   actor=current_user._get_current_object(), ip=client_ip())
     except ServiceError as exc:
         session.rollback()
+        if exc.text.template == injects.NO_SUCH_TEAM:
+            return _refused(exercise, form, exc, inject_form=form)
         flash(translate(exc.text), "error")
     else:
         session.commit()
@@ -176,7 +187,7 @@ def control_inject(exercise_id: int) -> Response:
 
 @bp.route("/<int:exercise_id>/messages", methods=["POST"])
 @require_role(Role.INSTRUCTOR)
-def send_message(exercise_id: int) -> Response:
+def send_message(exercise_id: int) -> Response | tuple[str, int]:
     session = db_session()
     exercise = _get(exercise_id)
     form = live_view.message_form(exercise)
@@ -188,11 +199,21 @@ def send_message(exercise_id: int) -> Response:
                              actor=current_user._get_current_object(), ip=client_ip(), sender=form.sender.data or None)
     except ServiceError as exc:
         session.rollback()
-        flash(translate(exc.text), "error")
-    else:
-        session.commit()
-        flash(_("Message sent to %(count)d team(s).", count=count), "info")
+        return _refused(exercise, form, exc, message_form=form)  # the text typed is kept, nothing is sent
+    session.commit()
+    flash(_("Message sent to %(count)d team(s).", count=count), "info")
     return redirect(_back(exercise_id))
+
+
+def _refused(exercise: Exercise, form: FlaskForm, exc: ServiceError, **forms: object) -> tuple[str, int]:
+    """The control's page again with the refusal beside the team field (or above the form) and the input kept."""
+    shown = translate(exc.text)
+    if exc.text.template == injects.NO_SUCH_TEAM:
+        form.team.errors = [*form.team.errors, shown]
+    else:
+        form.form_errors.append(shown)
+    page, _status = _render_with(exercise, **forms)
+    return page, exc.status
 
 
 def _to_live() -> bool:
@@ -281,11 +302,12 @@ def _import(exercise: Exercise, data: bytes, form: RosterForm) -> tuple[str, int
 def _controls(exercise: Exercise) -> dict[str, object]:
     """The clock and the lifecycle buttons this exercise's state allows."""
     runs: dict[int, dict[str, str]] = {}
-    for run in injects.runs_of(db_session(), exercise):
-        runs.setdefault(run.team_id, {})[run.inject_id] = run.status.value
+    for run in injects.runs_of(db_session(), exercise):  # in the live view's words (fired, skipped, failed…)
+        runs.setdefault(run.team_id, {})[run.inject_id] = live.INJECT_KINDS[run.status]
     return {"clock": lifecycle.reading(exercise), "actions": live_view.actions(exercise),
             "transition_form": TransitionForm(formdata=None),
             "inject_ids": [i.id for i in scenarios.parsed(exercise.scenario).injects], "runs": runs,
+            "inject_labels": {k: str(v) for k, v in INJECT_LABELS.items()},
             "inject_form": live_view.inject_form(exercise, formdata=None), "message_form": live_view.message_form(exercise, formdata=None)}
 
 

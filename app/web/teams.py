@@ -23,6 +23,12 @@ bp = Blueprint("teams", __name__, url_prefix="/teams")
 STATUS_POLL_SECONDS = 10
 
 
+@bp.app_context_processor
+def _state_banner() -> dict[str, object]:
+    """``team_state_notice(team)`` for the state banner that base.html shows on every team page."""
+    return {"team_state_notice": lambda team: team_portal.state_notice(db_session(), team)}
+
+
 def access_host() -> str:
     """Where trainees reach the gateway: the bind address, or this server's name if it binds all."""
     bind = settings().range_bind_address
@@ -37,6 +43,7 @@ def show(team_id: int) -> str:
     row, hosts = ranges.access_for(session, team)
     return render_template("teams/show.html", team=team, exercise=team.exercise, range_row=row,
                            hosts=hosts, access_host=access_host(), story=team_portal.briefing(team.exercise),
+                           objectives=team_portal.objectives(team.exercise),
                            members=team_portal.members(session, team),
                            people=correspondence.contactable(team.exercise), kind_labels=KIND_LABELS,
                            member=_is_member(team), **_status(team))
