@@ -199,7 +199,7 @@ class DockerBackend:
             id=data["Id"], name=data["Name"].lstrip("/"), labels=data["Config"].get("Labels") or {},
             status=data["State"]["Status"], pid=int(data["State"].get("Pid") or 0),
             addresses={name: n.get("IPAddress", "") for name, n in networks.items()},
-            published=published, host_config=data.get("HostConfig") or {},
+            published=published, host_config=data.get("HostConfig") or {}, created=data.get("Created", ""),
         )
 
     def create_container(

@@ -7,8 +7,10 @@ restarted control plane finds what exists instead of duplicating it.
 """
 from __future__ import annotations
 
+import random
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Protocol, Sequence
@@ -36,6 +38,8 @@ from range.results import ContainerInfo, ExecResult, ProcessInfo
 from range.spec import HostSpec, RangeSpec
 from range.status import HostState, TeamRangeState
 
+# Tries at a gateway port when other builders on the same Docker Engine take the ones chosen.
+PORT_ATTEMPTS = 5
 
 # Hosts of one team brought up at once: enough to overlap waiting, few enough not to
 # crowd the Docker Engine when several teams are built together.
@@ -85,6 +89,37 @@ class DockerRangeEngine:
             f"no free gateway port left in {self.gateway_ports[0]}–{self.gateway_ports[1]} on {self.bind_address}"
         )
 
+    def _new_gateway(self, spec: RangeSpec, plan: Layout) -> str:
+        """Create the team's gateway on a port no other gateway holds.
+
+        Two control planes on one Docker Engine (a web job and the command line, two
+        hosts' builders) can choose the same free port at the same moment: the port is
+        bound only when the container starts. So after creating, look again: of two
+        gateways asking for one port, the one created later gives way and tries the next.
+        """
+        for _ in range(PORT_ATTEMPTS):
+            port = self._gateway_port()
+            try:
+                gateway_id = create_gateway(self.backend, spec, plan, self.bind_address, port)
+            finally:
+                with self._port_lock:  # from now on the container's binding holds it
+                    self._reserved_ports.discard(port)
+            if not self._gives_way(gateway_id, port):
+                return gateway_id
+            self.backend.remove_container(gateway_id)
+            time.sleep(random.uniform(0.05, 0.3))
+        raise RangeError(f"no gateway port could be held in {self.gateway_ports[0]}–{self.gateway_ports[1]}: "
+                         f"other builders took every one tried")
+
+    def _gives_way(self, gateway_id: str, port: int) -> bool:
+        """Whether an older gateway (or, created at the same instant, a lower id) asks for *port* too."""
+        gateways = {c.id: c for c in self.backend.containers([*labels.filters(), f"{labels.ROLE}=gateway"])}
+        mine = gateways.get(gateway_id)
+        if mine is None:
+            return False
+        return any((c.created, c.id) < (mine.created, mine.id)
+                   for c in gateways.values() if c.id != gateway_id and port in c.published.values())
+
     # Building -----------------------------------------------------------------
 
     def provision(self, spec: RangeSpec, progress: Progress | None = None) -> TeamRangeState:
@@ -111,15 +146,7 @@ class DockerRangeEngine:
                 say(f"create {host.name}")
             ids[host.name] = found.id if found else create_host(self.backend, spec, plan, host)
         found_gateway = existing.get(labels.GATEWAY_HOST)
-        if found_gateway is not None:
-            gateway_id = found_gateway.id
-        else:
-            port = self._gateway_port()
-            try:
-                gateway_id = create_gateway(self.backend, spec, plan, self.bind_address, port)
-            finally:
-                with self._port_lock:  # from now on the container's binding holds it
-                    self._reserved_ports.discard(port)
+        gateway_id = found_gateway.id if found_gateway is not None else self._new_gateway(spec, plan)
         jobs = [(host, ids[host.name], host.name not in existing) for host in spec.hosts]
         jobs.append((gateway_host(spec), gateway_id, found_gateway is None))
         with ThreadPoolExecutor(max_workers=min(len(jobs), HOST_CONCURRENCY), thread_name_prefix=f"team-{spec.team}") as pool:

@@ -40,6 +40,7 @@ class ContainerInfo:
     addresses: dict[str, str]  # Docker network name -> IPv4 address
     published: dict[str, int] = field(default_factory=dict)  # "22/tcp" -> host port
     host_config: dict = field(default_factory=dict)
+    created: str = ""  # Docker's creation time (RFC 3339, UTC: ordered as text); "" from a listing
 
 
 @dataclass(frozen=True)

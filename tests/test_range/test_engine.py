@@ -308,6 +308,27 @@ def test_gateway_ports_are_fixed_and_distinct(engine: DockerRangeEngine, two_tea
     assert engine.status(specs["a"]).gateway_port == ports["a"], "a restart keeps the published port"
 
 
+def test_a_builder_that_chose_a_port_another_gateway_holds_gives_way(  # type: ignore[no-untyped-def]
+        engine: DockerRangeEngine, two_teams, docker_backend) -> None:
+    # Two control planes on one Docker Engine choose a port at the same moment: the later one
+    # sees the clash once its gateway exists, removes it and takes another port; the first keeps its own.
+    exercise, specs = two_teams
+    held = engine.status(specs["a"]).gateway_port
+    racer = DockerRangeEngine(docker_backend)
+    choices = iter([held])
+    real_choice = racer._gateway_port
+    racer._gateway_port = lambda: next(choices, None) or real_choice()  # type: ignore[method-assign]
+    spec = small_range(exercise, "c")
+    try:
+        state = racer.provision(spec)
+        assert state.gateway_port and state.gateway_port != held
+        assert engine.status(specs["a"]).gateway_port == held
+        gateways = docker_backend.containers(labels.filters(exercise, "c", labels.GATEWAY_HOST))
+        assert [g.status for g in gateways] == ["running"], "the clashing gateway was removed, the new one runs"
+    finally:
+        racer.teardown(exercise, "c")
+
+
 def test_a_root_trainee_who_adds_a_route_out_still_gets_nowhere(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
     exercise, specs = two_teams
     engine.reconcile(specs["a"])
