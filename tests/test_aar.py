@@ -1,14 +1,18 @@
 """The after-action report (講評): attack beside the team's actions, score, model answers, comments — page and PDF."""
 from __future__ import annotations
 
+import io
 import re
 import zlib
 
+import pypdf
+
 from flask.testing import FlaskClient
 
-from app.services import exports, ledger, tasks
+from app.models import ReportStatus
+from app.services import exports, ledger, reports, tasks
 from tests.factories import add_member, make_user
-from tests.test_review import ADJUSTMENT, COMMENT, PROMPT_JA, TASK, World, at, page
+from tests.test_review import ADJUSTMENT, COMMENT, PROMPT_JA, REPORT, TASK, World, at, page
 from tests.test_review import staff, world  # noqa: F401  (the fixtures)
 
 
@@ -74,6 +78,29 @@ def test_a_sent_back_report_and_a_quiet_team(staff, world) -> None:  # type: ign
     assert "コメントはまだありません。" in three and "このチーム： 未解答" in three
 
 
+def test_the_team_s_own_reports_are_quoted_with_version_time_grade_and_comment(staff, db, world) -> None:  # type: ignore[no-untyped-def]
+    graded = section(aar(staff, world), "チームの報告書")
+    assert "影響範囲: ws01 のみ" in graded, "the text the team handed in"
+    assert "第 1 版、1 日目 00:30 に提出 (2026/11/27 9:30)" in graded
+    assert "採点：20 点中 15 点" in graded and "山田講師" in graded and COMMENT in graded
+    assert "期限超過" not in graded, "handed in 10 minutes after the police call: on time"
+    sent_back = section(aar(staff, world, 2), "チームの報告書")
+    assert "不明" in sent_back and "修正依頼" in sent_back and "影響範囲が書かれていません。" in sent_back
+    # A report handed in late and never graded: flagged, and said to be waiting.
+    late = reports.submit(db, world.exercise, world.teams[2], trainee_of(db, world.teams[2]), REPORT,
+                          text="第三班の第一報（遅延）", now=at(3300))
+    db.commit()
+    assert late.status is ReportStatus.SUBMITTED
+    third = section(aar(staff, world, 3), "チームの報告書")
+    assert "第三班の第一報（遅延）" in third and "期限超過（5分遅れ）" in third and "まだ採点されていません。" in third
+
+
+def trainee_of(db, team):  # type: ignore[no-untyped-def]
+    user = make_user(db, login=f"member-of-{team.number}")
+    add_member(db, team, user)
+    return user
+
+
 def test_what_trainees_typed_is_shown_as_text(db, staff, world) -> None:  # type: ignore[no-untyped-def]
     team = world.teams[2]
     mallory = make_user(db, login="mallory")
@@ -118,6 +145,16 @@ def test_the_pdf_embeds_the_ipaex_font(staff, world) -> None:  # type: ignore[no
     assert b"/FontFile2" in body, "a TrueType font file is embedded"
     assert re.search(rb"/FontName\s*/[A-Z]{6}\+IPAexGothic", body), "the embedded font is an IPAex Gothic subset"
     assert b"/Type /Page" in body or b"/Type/Page" in body
+
+
+def test_the_pdf_carries_the_team_s_report_text_and_grade(staff, world) -> None:  # type: ignore[no-untyped-def]
+    response = staff.get(f"/review/exercises/{world.exercise.id}/teams/1/aar.pdf")
+    assert response.status_code == 200
+    text = "".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(response.data)).pages)
+    flat = re.sub(r"\s+", "", text)
+    assert "チームの報告書" in flat
+    assert "影響範囲:ws01のみ" in flat, "the report's own words, as the team wrote them"
+    assert "採点：20点中15点" in flat and re.sub(r"\s+", "", COMMENT) in flat
 
 
 def test_without_the_font_the_pdf_says_what_to_install(staff, world, monkeypatch) -> None:  # type: ignore[no-untyped-def]

@@ -112,3 +112,31 @@ def test_0007_gives_existing_users_generation_0_and_downgrades(empty_database: D
     assert "session_generation" not in columns
     with empty_database.engine.connect() as connection:
         assert connection.execute(text("SELECT display_name FROM users")).scalar() == "佐藤"
+
+
+def test_0011_gives_existing_report_versions_revision_1_and_downgrades(empty_database: Database) -> None:
+    migrate.upgrade(empty_database, "0010")
+    with empty_database.engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO scenarios (slug, version, content_hash, title_ja, title_en, level, days, "
+            "source_path, source_text, document, registered_at) VALUES ('s', '1', 'h', 'タイトル', 't', "
+            "'beginner', 1, 'p', 'x', '{}', CURRENT_TIMESTAMP)"))
+        connection.execute(text(
+            "INSERT INTO exercises (name, scenario_id, state, days, current_day, venue, created_at) "
+            "VALUES ('演習', (SELECT id FROM scenarios), 'running', 1, 1, '', CURRENT_TIMESTAMP)"))
+        connection.execute(text(
+            "INSERT INTO teams (exercise_id, number, name) VALUES ((SELECT id FROM exercises), 1, 'Team 01')"))
+        connection.execute(text(
+            "INSERT INTO report_versions (exercise_id, team_id, report_id, number, status, text, updated_at, "
+            "scores, comment, day, exercise_seconds, timeline_seconds) VALUES ((SELECT id FROM exercises), "
+            "(SELECT id FROM teams), 'first-report', 1, 'draft', '下書き', CURRENT_TIMESTAMP, '{}', '', 1, 0, 0)"))
+
+    migrate.upgrade(empty_database, "0011")
+    with empty_database.engine.connect() as connection:
+        assert connection.execute(text("SELECT revision, text FROM report_versions")).one() == (1, "下書き")
+
+    migrate.downgrade(empty_database, "0010")
+    columns = {c["name"] for c in inspect(empty_database.engine).get_columns("report_versions")}
+    assert "revision" not in columns
+    with empty_database.engine.connect() as connection:
+        assert connection.execute(text("SELECT text FROM report_versions")).scalar() == "下書き"

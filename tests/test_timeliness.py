@@ -216,6 +216,31 @@ def test_grading_shows_the_late_flag_and_the_platform_scores_timeliness(client, 
     assert late.status is ReportStatus.GRADED and late.scores == {"scope": 18, "on-time": 0} and late.total == 18
 
 
+def test_the_writing_page_flags_a_late_and_an_overdue_report(client, auth, db, live) -> None:  # type: ignore[no-untyped-def]
+    auth.login(live.members[1].login)
+    late = page(client, f"/teams/{live.teams[1].id}/reports/{FIRST}")
+    assert "期限超過（3分遅れ）" in late and "1 日目 00:50" in late
+    overdue = page(client, f"/teams/{live.teams[1].id}/reports/{FINAL}")
+    assert "期限超過（未提出、期限から15分経過）" in overdue and "1 日目 00:40" in overdue
+    auth.logout()
+    auth.login(live.members[0].login)
+    assert "期限超過" not in page(client, f"/teams/{live.teams[0].id}/reports/{FIRST}")
+
+
+def test_the_review_s_team_page_lists_each_report_with_its_timeliness(client, auth, db, live) -> None:  # type: ignore[no-untyped-def]
+    auth.login(live.instructor.login)
+    path = f"/review/exercises/{live.exercise.id}/teams"
+    on_time, late, unfixed = (page(client, f"{path}/{n}") for n in (1, 2, 3))
+    first = f'id="report-{FIRST}"'
+    row = {name: html[html.index(first):html.index("</tr>", html.index(first))]
+           for name, html in (("on_time", on_time), ("late", late), ("unfixed", unfixed))}
+    assert "期限内" in row["on_time"] and "期限超過" not in row["on_time"]
+    assert "期限超過（3分遅れ）" in row["late"] and "第 1 版" in row["late"] and "1 日目 00:50" in row["late"]
+    assert "未提出" in row["unfixed"] and "期限超過" not in row["unfixed"], "its due moment is 15 minutes ahead"
+    final = late[late.index(f'id="report-{FINAL}"'):]
+    assert "期限超過（未提出、期限から15分経過）" in final[:final.index("</tr>")]
+
+
 def test_on_time_gets_full_points_late_gets_none_whatever_the_grader_gives(db) -> None:  # type: ignore[no-untyped-def]
     world = build(db, start=datetime(2026, 11, 27, 0, 0, tzinfo=ZoneInfo("UTC")), teams=2, called={0: 1200, 1: 1200})
     on_time, late = submit(db, world, 0, FIRST, 2999), submit(db, world, 1, FIRST, 3060)

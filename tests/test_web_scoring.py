@@ -169,7 +169,8 @@ def test_draft_submit_grade_and_release(client, auth, db, world) -> None:  # typ
     assert "影響範囲：ws01 のみ" in saved.get_data(as_text=True), "the draft comes back in the editor"
     assert "下書き（未提出）" in page(client, world.reports())
 
-    submitted = client.post(world.report(), data={"text": "影響範囲：ws01 のみ（確定）", "hand_in": "1"},
+    assert 'name="base" type="hidden" value="1.1"' in saved.get_data(as_text=True), "the draft's first revision"
+    submitted = client.post(world.report(), data={"text": "影響範囲：ws01 のみ（確定）", "base": "1.1", "hand_in": "1"},
                             follow_redirects=True).get_data(as_text=True)
     assert "報告書を提出しました。" in submitted and "提出済み（採点待ち）" in submitted
 

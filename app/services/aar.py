@@ -94,6 +94,7 @@ class ReportGrade:
     addressee: Character | None = None
     quoted: ReportVersion | None = None  # the latest submitted version, whose text the report quotes
     late_minutes: int = 0  # how late the first submission was (0: on time, or not submitted)
+    grader: str = ""  # who graded or sent back the quoted version ("" when no one has yet)
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def build(session: Session, exercise: Exercise, team: Team) -> AfterActionReport
         timeline=sorted(rows, key=order),
         metrics=review.team_metrics(session, exercise, team),
         tasks=_task_answers(model.tasks, session, team, events),
-        reports=_grades(model.reports, versions, characters, late), letters=letters, requests=requests,
+        reports=_grades(model.reports, versions, characters, late, names), letters=letters, requests=requests,
         model_response=[_model_step(step, model) for step in model.model_response],
         comments=_comments(versions, events, titles, names), summary=model.debrief.summary,
         lessons=list(model.debrief.lessons), hosts=hosts, titles=titles)
@@ -337,7 +338,8 @@ def _task_answers(tasks: list[Task], session: Session, team: Team, events: list[
 
 
 def _grades(reports: list[Report], versions: list[ReportVersion], characters: dict[str, Character],
-            late: dict[str, int]) -> list[ReportGrade]:
+            late: dict[str, int], names: dict[int, str]) -> list[ReportGrade]:
+    """Each report's latest grade, and the text of its latest submitted version with who graded it."""
     latest: dict[str, ReportVersion] = {}
     quoted: dict[str, ReportVersion] = {}
     for v in versions:  # oldest first
@@ -353,8 +355,14 @@ def _grades(reports: list[Report], versions: list[ReportVersion], characters: di
                                   graded.total if graded else None, sum(c.points for c in report.rubric),
                                   graded.number if graded else None,
                                   characters.get(report.to) if report.to else None, quoted.get(report.id),
-                                  late.get(report.id, 0)))
+                                  late.get(report.id, 0), _grader(quoted.get(report.id), names)))
     return grades
+
+
+def _grader(version: ReportVersion | None, names: dict[int, str]) -> str:
+    if version is None or version.grader_id is None:
+        return ""
+    return names.get(version.grader_id, "")
 
 
 def _comments(versions: list[ReportVersion], events: list[ScoreEvent], titles: dict[tuple[ScoreSource, str], Text],

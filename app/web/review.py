@@ -18,7 +18,7 @@ from wtforms.validators import Optional
 
 from app.i18n import INJECT_LABELS, localized, text_of, translate
 from app.models import Exercise, RequestStatus, Role, RunStatus, Team, utcnow
-from app.services import aar, audit, exports, ledger, review, staff
+from app.services import aar, audit, exports, ledger, reports, review, staff
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
@@ -122,7 +122,8 @@ def team(exercise_id: int, number: int) -> str:
     breakdown = review.team_breakdown(db_session(), found, the_team)
     return render_template("review/team.html", exercise=found, team=the_team, b=breakdown,
                            titles=review.titles(found), chart=_chart([(the_team.name, breakdown.series)], found),
-                           source_labels=SOURCE_LABELS, metric_labels=METRIC_LABELS, describe=describe)
+                           source_labels=SOURCE_LABELS, metric_labels=METRIC_LABELS, describe=describe,
+                           reports=reports.report_views(db_session(), found, the_team))
 
 
 @bp.route("/exercises/<int:exercise_id>/teams/<int:number>/aar")

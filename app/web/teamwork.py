@@ -144,7 +144,9 @@ def report_edit(team_id: int, report_id: str) -> Response | str | tuple[str, int
         _require_member(team)
     session = db_session()
     view = _report_view(team, report_id)
-    form = ReportForm(text=_starting_text(view), base=reports.Base.of(view.versions[-1] if view.versions else None).token)
+    form = ReportForm(text=_starting_text(view))
+    if request.method == "GET":  # a POST's base is only ever the one it carried: a missing one overwrites nothing
+        form.base.data = reports.Base.of(view.versions[-1] if view.versions else None).token
     status, conflict = 200, None
     if request.method == "POST":
         if not form.validate_on_submit() or not (form.save_draft.data or form.hand_in.data):

@@ -166,6 +166,7 @@ def test_an_exercise_from_creation_to_the_after_action_report(  # type: ignore[n
 
     trainee.goto(f"{team_url}/reports/first-report")
     trainee.locator("textarea[name=text]").fill(REPORT)
+    trainee.once("dialog", lambda dialog: dialog.accept())  # 「提出すると、…変更できません。提出しますか？」
     trainee.get_by_role("button", name="提出").click()
     assert "提出済み" in trainee.content()
 
