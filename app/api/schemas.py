@@ -20,6 +20,7 @@ class UserSchema(Schema):
     display_name = fields.Str()
     role = fields.Function(lambda u: u.role.value)
     active = fields.Bool()
+    organisation = fields.Function(lambda u: u.organisation.name if u.organisation else None)
 
 
 class ScenarioSchema(Schema):
@@ -34,6 +35,7 @@ class ScenarioSchema(Schema):
 class MemberSchema(Schema):
     login = fields.Str(attribute="user.login")
     display_name = fields.Str(attribute="user.display_name")
+    organisation = fields.Function(lambda m: m.user.organisation.name if m.user.organisation else None)
 
 
 class TeamSummarySchema(Schema):

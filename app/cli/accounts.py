@@ -6,10 +6,11 @@ from flask.cli import with_appcontext
 
 from app.cli.context import database
 from app.models import Role
-from app.services import accounts, tokens
+from app.services import accounts, organisations, tokens
 from app.services.text import is_plain_text
 
 ROLE_CHOICE = click.Choice([r.value for r in Role])
+PREFECTURE = click.IntRange(1, 47)
 
 
 @click.group()
@@ -23,17 +24,21 @@ def user() -> None:
 @click.option("--role", type=ROLE_CHOICE, default=Role.INSTRUCTOR.value, show_default=True)
 @click.option("--password", envvar="MAMORI_NEW_PASSWORD", default=None,
               help="Password (or MAMORI_NEW_PASSWORD); generated and printed when absent.")
+@click.option("--organisation", default="", help="Organisation (所属団体), found by name and prefecture or made.")
+@click.option("--prefecture", type=PREFECTURE, default=None, help="JIS code (1–47) of the organisation's prefecture.")
 @with_appcontext
-def create_user(login: str, display_name: str, role: str, password: str | None) -> None:
+def create_user(login: str, display_name: str, role: str, password: str | None, organisation: str,
+                prefecture: int | None) -> None:
     """Create a user; prints a generated one-time password when none is given."""
     generated = password is None
     password = password or accounts.generate_password()
     with database().transaction() as session:
+        member_of = organisations.choose(session, existing_id=None, new_name=organisation, prefecture_id=prefecture)
         accounts.create_user(
             session, login=login, display_name=display_name or login, role=Role(role),
-            password=password, must_change_password=generated,
+            password=password, organisation=member_of, must_change_password=generated,
         )
-    click.echo(f"created {role} {login}")
+    click.echo(f"created {role} {login}" + (f" ({_printable(organisation.strip())})" if member_of else ""))
     if generated:
         click.echo(f"one-time password: {password}")
 
@@ -45,7 +50,8 @@ def list_users() -> None:
     with database().transaction() as session:
         for u in accounts.list_users(session):
             state = "" if u.active else " (inactive)"
-            click.echo(f"{u.login}\t{u.role.value}\t{_printable(u.display_name)}{state}")
+            member_of = _printable(organisations.label(u.organisation, "en"))
+            click.echo(f"{u.login}\t{u.role.value}\t{_printable(u.display_name)}{state}\t{member_of}")
 
 
 def _printable(value: str) -> str:
@@ -62,6 +68,20 @@ def set_role(login: str, role: str) -> None:
     with database().transaction() as session:
         accounts.set_role(session, accounts.get_user(session, login), Role(role), actor=None)
     click.echo(f"{login} is now {role}")
+
+
+@user.command("set-organisation")
+@click.argument("login")
+@click.argument("name", required=False, default="")
+@click.option("--prefecture", type=PREFECTURE, default=None, help="JIS code (1–47) of the organisation's prefecture.")
+@with_appcontext
+def set_organisation(login: str, name: str, prefecture: int | None) -> None:
+    """Put LOGIN in the organisation NAME (found by name and prefecture, or made); without NAME, in none (audited)."""
+    with database().transaction() as session:
+        chosen = organisations.choose(session, existing_id=None, new_name=name, prefecture_id=prefecture)
+        organisations.set_organisation(session, accounts.get_user(session, login), chosen, actor=None)
+        label = organisations.label(chosen, "en")
+    click.echo(f"{login} is now in {_printable(label)}" if chosen else f"{login} is now in no organisation")
 
 
 @user.command("deactivate")

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.models import AuditEvent, Organisation, Role, User, utcnow
 from app.services import audit, login_throttle
@@ -228,7 +228,16 @@ def set_active(session: Session, user: User, active: bool, *, actor: User | None
 
 
 def list_users(session: Session) -> list[User]:
-    return list(session.scalars(select(User).order_by(User.role, User.login)))
+    """Every account with its organisation and that organisation's prefecture (one query)."""
+    return list(session.scalars(select(User).order_by(User.role, User.login).options(
+        joinedload(User.organisation).joinedload(Organisation.prefecture))))
+
+
+def get_user_by_id(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(N_("no user %(id)d"), id=user_id)
+    return user
 
 
 def ensure_first_admin(session: Session, password: str | None) -> tuple[User, str | None] | None:

@@ -78,3 +78,14 @@ def set_organisation(session: Session, user: User, organisation: Organisation | 
     audit.record(session, "user.organisation_change", actor=actor, target=f"user:{user.login}", ip=ip,
                  old=label(previous) or None, new=label(organisation) or None)
     return True
+
+
+def choose(session: Session, *, existing_id: int | None, new_name: str = "",
+           prefecture_id: int | None = None) -> Organisation | None:
+    """What an administrator picked: an existing organisation by id, or a typed name (found or made) in
+    *prefecture_id*; neither is no organisation. Both at once is refused rather than guessed."""
+    if new_name.strip():
+        if existing_id:
+            raise InvalidInput(N_("choose an existing organisation or type a new name, not both"))
+        return find_or_create(session, new_name, prefecture_id)
+    return get(session, existing_id) if existing_id else None

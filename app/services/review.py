@@ -16,7 +16,8 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models import (
-    Exercise, Membership, Message, Prefecture, ReportVersion, Scenario, ScoreEvent, ScoreSource, Team,
+    Exercise, Membership, Message, Organisation, Prefecture, ReportVersion, Scenario, ScoreEvent, ScoreSource, Team,
+    User,
 )
 from app.scenario.model import Text
 from app.services import ledger, scenarios, scores
@@ -37,6 +38,7 @@ class ExerciseFilter:
     date_to: date | None = None
     level: str | None = None
     scenario: str | None = None  # a scenario's slug (every registered version of it)
+    organisation_id: int | None = None  # exercises where some trainee of this organisation took part
 
     def __post_init__(self) -> None:
         if self.date_from and self.date_to and self.date_to < self.date_from:
@@ -49,10 +51,12 @@ class ExerciseFilter:
 class ExerciseRow:
     exercise: Exercise
     teams: int
+    trainees: int = 0  # members of its teams
+    organisations: int = 0  # distinct organisations of those members
 
 
 def search(session: Session, criteria: ExerciseFilter, *, limit: int | None = 500) -> list[ExerciseRow]:
-    """Exercises matching *criteria*, newest first, with their team counts (one query).
+    """Exercises matching *criteria*, newest first, with their team, trainee and organisation counts (one query).
 
     A date filter keeps the exercises held on some day of the period: the
     first day on or before its end, the last day (or the first, for a
@@ -61,9 +65,14 @@ def search(session: Session, criteria: ExerciseFilter, *, limit: int | None = 50
     """
     teams = (select(Team.exercise_id, func.count(Team.id).label("teams"))
              .group_by(Team.exercise_id).subquery())
-    query: Select = (select(Exercise, func.coalesce(teams.c.teams, 0))
+    people = (select(Membership.exercise_id, func.count(Membership.user_id).label("trainees"),
+                     func.count(User.organisation_id.distinct()).label("organisations"))
+              .join(User, User.id == Membership.user_id).group_by(Membership.exercise_id).subquery())
+    query: Select = (select(Exercise, func.coalesce(teams.c.teams, 0), func.coalesce(people.c.trainees, 0),
+                            func.coalesce(people.c.organisations, 0))
                      .join(Scenario, Scenario.id == Exercise.scenario_id)
                      .outerjoin(teams, teams.c.exercise_id == Exercise.id)
+                     .outerjoin(people, people.c.exercise_id == Exercise.id)
                      .options(joinedload(Exercise.scenario), joinedload(Exercise.prefecture))
                      .order_by(Exercise.starts_on.desc().nulls_last(), Exercise.id.desc()))
     if criteria.prefecture_id:
@@ -72,6 +81,10 @@ def search(session: Session, criteria: ExerciseFilter, *, limit: int | None = 50
         query = query.where(Scenario.level == criteria.level)
     if criteria.scenario:
         query = query.where(Scenario.slug == criteria.scenario)
+    if criteria.organisation_id:
+        query = query.where(Exercise.id.in_(
+            select(Membership.exercise_id).join(User, User.id == Membership.user_id)
+            .where(User.organisation_id == criteria.organisation_id)))
     if criteria.date_from:
         last_day = func.coalesce(Exercise.ends_on, Exercise.starts_on)
         query = query.where(last_day >= criteria.date_from)
@@ -79,35 +92,50 @@ def search(session: Session, criteria: ExerciseFilter, *, limit: int | None = 50
         query = query.where(Exercise.starts_on <= criteria.date_to)
     if limit is not None:
         query = query.limit(limit)
-    return [ExerciseRow(exercise, int(count)) for exercise, count in session.execute(query).unique()]
+    return [ExerciseRow(exercise, int(count), int(trainees), int(organisations))
+            for exercise, count, trainees, organisations in session.execute(query).unique()]
 
 
 @dataclass(frozen=True)
 class FilterChoices:
     prefectures: list[Prefecture]  # all 47, in JIS order
     scenarios: list[Scenario]  # the newest version of each slug that some exercise used
+    organisations: list[Organisation] = field(default_factory=list)  # those some trainee of an exercise is in
     levels: tuple[str, ...] = LEVELS
 
 
 def filter_choices(session: Session) -> FilterChoices:
-    """What the filters offer: every prefecture, and the scenarios some exercise was made from."""
+    """What the filters offer: every prefecture, the scenarios some exercise was made from, and the
+    organisations some exercise's trainees are in (by prefecture, then name)."""
     prefectures = list(session.scalars(select(Prefecture).order_by(Prefecture.id)))
     used = session.scalars(select(Scenario).where(Scenario.id.in_(select(Exercise.scenario_id)))
                            .order_by(Scenario.slug, Scenario.id.desc()))
     newest: dict[str, Scenario] = {}
     for scenario in used:
         newest.setdefault(scenario.slug, scenario)
-    return FilterChoices(prefectures, list(newest.values()))
+    taking_part = list(session.scalars(
+        select(Organisation).where(Organisation.id.in_(
+            select(User.organisation_id).join(Membership, Membership.user_id == User.id)))
+        .options(joinedload(Organisation.prefecture))
+        .order_by(Organisation.prefecture_id.asc().nulls_last(), Organisation.name)))
+    return FilterChoices(prefectures, list(newest.values()), taking_part)
 
 
 def get_exercise(session: Session, exercise_id: int) -> Exercise:
     """The exercise with its teams and their members loaded (the review lists them all)."""
     exercise = session.scalar(select(Exercise).where(Exercise.id == exercise_id).options(
         joinedload(Exercise.scenario), joinedload(Exercise.prefecture),
-        selectinload(Exercise.teams).selectinload(Team.memberships).joinedload(Membership.user)))
+        selectinload(Exercise.teams).selectinload(Team.memberships).joinedload(Membership.user)
+        .joinedload(User.organisation).joinedload(Organisation.prefecture)))
     if exercise is None:
         raise NotFound(N_("no exercise %(id)d"), id=exercise_id)
     return exercise
+
+
+def team_organisations(team: Team) -> list[Organisation]:
+    """The distinct organisations of a team's members, by name (members loaded as ``get_exercise`` does)."""
+    found = {m.user.organisation.id: m.user.organisation for m in team.memberships if m.user.organisation}
+    return sorted(found.values(), key=lambda o: (o.name, o.prefecture_id or 0))
 
 
 def get_team(exercise: Exercise, number: int) -> Team:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Exercise, Membership, Organisation, Role, Team, User
-from app.services import accounts, audit
+from app.models import Exercise, Membership, Role, Team, User
+from app.services import accounts, audit, organisations
 from app.services.errors import N_, InvalidInput, ServiceError, Text
 from app.services.text import is_plain_text
 
@@ -45,6 +45,7 @@ class ImportedTrainee:
     name: str
     team: str
     password: str
+    organisation: str = ""
 
 
 def _at(line: int, template: str, **params: object) -> Text:
@@ -159,13 +160,13 @@ def import_roster(
             display_name=row.name,
             role=Role.TRAINEE,
             password=password,
-            organisation=_organisation(session, row.organisation, exercise.prefecture_id),
+            organisation=organisations.find_or_create(session, row.organisation, exercise.prefecture_id),
             must_change_password=True,
             actor=actor,
         )
         team: Team = teams[_team_key(row.team)]
         session.add(Membership(exercise_id=exercise.id, team=team, user=user))
-        imported.append(ImportedTrainee(row.login, row.name, team.name, password))
+        imported.append(ImportedTrainee(row.login, row.name, team.name, password, row.organisation))
     session.flush()
     audit.record(
         session, "roster.import", actor=actor, target=f"exercise:{exercise.id}",
@@ -181,18 +182,3 @@ def _team_key(value: str) -> str:
         folded = folded.removeprefix(prefix).strip()
     return str(int(folded)) if folded.isdigit() else folded
 
-
-def _organisation(session: Session, name: str, prefecture_id: int | None) -> Organisation:
-    found = session.scalar(
-        select(Organisation).where(
-            Organisation.name == name,
-            Organisation.prefecture_id.is_(None)
-            if prefecture_id is None
-            else Organisation.prefecture_id == prefecture_id,
-        )
-    )
-    if found is None:
-        found = Organisation(name=name, prefecture_id=prefecture_id)
-        session.add(found)
-        session.flush()
-    return found

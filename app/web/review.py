@@ -16,9 +16,9 @@ from werkzeug.wrappers import Response
 from wtforms import DateField, SelectChoice, SelectField
 from wtforms.validators import Optional
 
-from app.i18n import INJECT_LABELS, localized, text_of, translate
-from app.models import Exercise, RequestStatus, Role, RunStatus, Team, utcnow
-from app.services import aar, audit, exports, ledger, reports, review, staff
+from app.i18n import INJECT_LABELS, localized, select_locale, text_of, translate
+from app.models import Exercise, Organisation, RequestStatus, Role, RunStatus, Team, utcnow
+from app.services import aar, audit, exports, ledger, organisations, participation, reports, review, staff
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
@@ -60,6 +60,8 @@ class FilterForm(FlaskForm):
     level = SelectField(_l("Course level"), validators=[Optional()])
     # A scenario no exercise uses any more (an old bookmark) lists nothing rather than refusing.
     scenario = SelectField(_l("Scenario"), validators=[Optional()], validate_choice=False)
+    # Exercises where some trainee of this organisation (所属団体) took part; the counts show it alone.
+    organisation = SelectField(_l("Organisation"), coerce=int, validators=[Optional()], validate_choice=False)
 
 
 def _filter_form() -> tuple[FilterForm, review.ExerciseFilter | None]:
@@ -72,12 +74,15 @@ def _filter_form() -> tuple[FilterForm, review.ExerciseFilter | None]:
         SelectChoice(level, LEVEL_LABELS[level]) for level in choices.levels]
     form.scenario.choices = [SelectChoice("", _("All"))] + [
         SelectChoice(s.slug, localized(s, "title")) for s in choices.scenarios]
+    form.organisation.choices = [SelectChoice(0, _("All"))] + [
+        SelectChoice(o.id, organisations.label(o, select_locale())) for o in choices.organisations]
     if not form.validate():
         return form, None
     try:
         criteria = review.ExerciseFilter(prefecture_id=form.prefecture.data or None, date_from=form.date_from.data,
                                          date_to=form.date_to.data, level=form.level.data or None,
-                                         scenario=form.scenario.data or None)
+                                         scenario=form.scenario.data or None,
+                                         organisation_id=form.organisation.data or None)
     except ServiceError as exc:
         form.date_to.errors = [*form.date_to.errors, translate(exc.text)]
         return form, None
@@ -88,9 +93,13 @@ def _filter_form() -> tuple[FilterForm, review.ExerciseFilter | None]:
 @require_role(Role.INSTRUCTOR)
 def index() -> tuple[str, int]:
     form, criteria = _filter_form()
-    rows = review.search(db_session(), criteria) if criteria is not None else []
+    session = db_session()
+    rows = review.search(session, criteria) if criteria is not None else []
+    counted = (participation.count(session, [r.exercise for r in rows], organisation_id=criteria.organisation_id)
+               if criteria is not None else None)
     return render_template("review/index.html", form=form, rows=rows, query=request.args.to_dict(),
-                           level_labels=LEVEL_LABELS), 200 if criteria is not None else 400
+                           level_labels=LEVEL_LABELS, counted=counted,
+                           organisation_label=_organisation_label), 200 if criteria is not None else 400
 
 
 @bp.route("/export/exercises.<any(csv, json):fmt>")
@@ -103,6 +112,23 @@ def export_exercises(fmt: str) -> Response:
     return _download(table, None, fmt, "exercises")
 
 
+@bp.route("/export/participation.<any(csv, json):fmt>")
+@require_role(Role.INSTRUCTOR)
+def export_participation(fmt: str) -> Response:
+    """The participant counts of the listed exercises, per exercise and organisation, with totals."""
+    _form, criteria = _filter_form()
+    if criteria is None:
+        abort(400)
+    session = db_session()
+    rows = review.search(session, criteria, limit=None)
+    counted = participation.count(session, [r.exercise for r in rows], organisation_id=criteria.organisation_id)
+    return _download(exports.participation_table(counted), None, fmt, "participation")
+
+
+def _organisation_label(organisation: Organisation | None) -> str:
+    return organisations.label(organisation, select_locale()) if organisation else _("No organisation")
+
+
 @bp.route("/exercises/<int:exercise_id>")
 @require_role(Role.INSTRUCTOR)
 def exercise(exercise_id: int) -> str:
@@ -111,7 +137,9 @@ def exercise(exercise_id: int) -> str:
     series = review.score_series(session, found)
     chart = _chart([(t.name, series[t.id]) for t in found.teams], found)
     return render_template("review/exercise.html", exercise=found, ranking=review.ranking(session, found),
-                           chart=chart, source_labels=SOURCE_LABELS, level_labels=LEVEL_LABELS)
+                           chart=chart, source_labels=SOURCE_LABELS, level_labels=LEVEL_LABELS,
+                           team_organisations=review.team_organisations, organisation_label=_organisation_label,
+                           counted=participation.count(session, [found]))
 
 
 @bp.route("/exercises/<int:exercise_id>/teams/<int:number>")
@@ -150,7 +178,7 @@ def aar_pdf(exercise_id: int, number: int) -> Response | tuple[str, int]:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@bp.route("/exercises/<int:exercise_id>/export/<any(teams, scores, events, messages):kind>.<any(csv, json):fmt>")
+@bp.route("/exercises/<int:exercise_id>/export/<any(teams, scores, events, messages, trainees):kind>.<any(csv, json):fmt>")
 @require_role(Role.INSTRUCTOR)
 def export_exercise(exercise_id: int, kind: str, fmt: str) -> Response:
     found = _exercise(exercise_id)
