@@ -13,7 +13,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.cli import cli
 from app.models import AuditEvent, Exercise, ExerciseState, RangeHost, RangeState, Role
 from app.services import exercises, job_records, range_jobs, ranges, scenarios
 from app.services.errors import Conflict, InvalidInput, NotFound
@@ -125,7 +124,7 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 300) -> 
 
 
 @pytest.fixture
-def one_team(app: Flask, db: Session, tmp_path: Path, docker_backend) -> Exercise:  # type: ignore[no-untyped-def]
+def two_teams(app: Flask, db: Session, tmp_path: Path, docker_backend) -> Exercise:  # type: ignore[no-untyped-def]
     from range.images import build_image
 
     for name in ("base", "workstation", "attacker"):
@@ -133,65 +132,89 @@ def one_team(app: Flask, db: Session, tmp_path: Path, docker_backend) -> Exercis
     shutil.copy(MINIMAL, tmp_path / "minimal.yaml")
     found, problems = scenarios.register_directory(db, tmp_path)
     assert problems == []
-    created = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="演習", team_count=1), actor=None)
+    created = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="演習", team_count=2), actor=None)
     run_by(db, created, make_user(db, role=Role.INSTRUCTOR, login="sensei"))
     db.commit()
     return created
 
 
 @pytest.mark.docker
-def test_retry_a_failed_team_and_reset_a_host_from_the_web(  # type: ignore[no-untyped-def]
-        app: Flask, client: FlaskClient, db: Session, auth, one_team: Exercise, docker_backend) -> None:
+def test_build_all_rebuild_failed_reset_and_tear_down_from_the_board(  # type: ignore[no-untyped-def]
+        app: Flask, client: FlaskClient, db: Session, auth, two_teams: Exercise, docker_backend) -> None:
+    """The whole range life from the browser, with the real ``mamori`` commands the web starts."""
     from range import labels
     from range.engine import DockerRangeEngine
 
     settings = app.config["MAMORI_SETTINGS"]
-    label = ranges.range_label(settings.instance_id, one_team)
-    # A container already holding the name of team 1's workstation makes the first build fail for real.
+    exercise_id = two_teams.id
+    label = ranges.range_label(settings.instance_id, two_teams)
+    board = lambda: client.get(f"/exercises/{exercise_id}/readiness/board").get_data(as_text=True)  # noqa: E731
+    row = lambda number: ranges.team_range(db, two_teams.teams[number - 1])  # noqa: E731
+    containers = lambda team=None: docker_backend.containers(labels.filters(label, team))  # noqa: E731
+
+    def job_over() -> bool:
+        status = job_records.current(settings.instance_path, exercise_id)
+        return status is not None and not status.alive
+
+    # A container already holding the name of team 2's workstation makes its build fail for real.
     foreign = docker_backend.api.create_container(
-        "mamori/base:latest", name=f"mmr-{label}-1-ws01", labels={"org.mamori.test": "foreign"})
+        "mamori/base:latest", name=f"mmr-{label}-2-ws01", labels={"org.mamori.test": "foreign"})
+    auth.login("sensei")
     try:
         try:
-            first = app.test_cli_runner().invoke(cli, ["exercise", "provision", str(one_team.id)])
-            assert first.exit_code == 1, first.output
+            first = client.post(f"/exercises/{exercise_id}/ranges/build", follow_redirects=True)
+            second = client.post(f"/exercises/{exercise_id}/ranges/build", follow_redirects=True)
+            assert "チーム1〜2の演習環境の構築を始めました" in first.get_data(as_text=True)
+            assert "構築はすでに実行中です（チーム1〜2）" in second.get_data(as_text=True)
+            assert "構築中: " in board()
+            wait_for(job_over, "the build to end")
         finally:
             docker_backend.remove_container(foreign["Id"])
-        row = lambda: ranges.team_range(db, one_team.teams[0])  # noqa: E731
+        started = db.scalars(select(AuditEvent).where(AuditEvent.action == "ranges.build_all")).all()
+        assert len(started) == 1, "the second click started nothing"
+        log = (settings.instance_path / "range-jobs" / started[0].detail["log"]).read_text()
+        assert "already exists" not in log and "1 of 2 teams ready" in log
         db.expire_all()
-        assert row().state is RangeState.FAILED
+        assert (row(1).state, row(2).state) == (RangeState.READY, RangeState.FAILED)
+        assert "構築完了: 2チーム中1チーム成功、1チーム失敗（チーム2: " in board()
 
-        auth.login("sensei")
-        board = client.get(f"/exercises/{one_team.id}/readiness/board").get_data(as_text=True)
-        assert f'action="/exercises/{one_team.id}/teams/1/provision"' in board
-        retried = client.post(f"/exercises/{one_team.id}/teams/1/provision", follow_redirects=True)
-        assert "演習環境を再構築しています" in retried.get_data(as_text=True)
-        job = db.scalar(select(AuditEvent).where(AuditEvent.action == "range.retry"))
-        log = settings.instance_path / "range-jobs" / job.detail["log"]
-
-        def ready() -> bool:
-            db.expire_all()
-            return row().state is RangeState.READY and "1 of 1 teams ready" in log.read_text()
-        wait_for(ready, f"team 1 to become ready (log: {log})")
+        team1 = {c.id for c in containers("1")}
+        rebuilt = client.post(f"/exercises/{exercise_id}/ranges/rebuild-failed", follow_redirects=True)
+        assert "チーム2の演習環境の構築を始めました" in rebuilt.get_data(as_text=True)
+        wait_for(job_over, "team 2's build to end")
         db.expire_all()
-        assert exercises.get_exercise(db, one_team.id).state is ExerciseState.READY
-        board = client.get(f"/exercises/{one_team.id}/readiness/board").get_data(as_text=True)
-        assert "1 チーム中 1 チームが準備完了" in board and "ws01: running" in board
+        assert (row(1).state, row(2).state) == (RangeState.READY, RangeState.READY)
+        assert {c.id for c in containers("1")} == team1, "team 1 was not touched"
+        assert exercises.get_exercise(db, exercise_id).state is ExerciseState.READY
+        assert "構築完了: 1チーム中1チーム成功" in board() and "2 チーム中 2 チームが準備完了" in board()
 
-        before = {h.name: h.container_id for h in row().hosts}
-        reset = client.post(f"/exercises/{one_team.id}/teams/1/hosts/ws01/reset", follow_redirects=True)
+        before = {h.name: h.container_id for h in row(1).hosts}
+        reset = client.post(f"/exercises/{exercise_id}/teams/1/hosts/ws01/reset", follow_redirects=True)
         assert "ws01 をリセットしています" in reset.get_data(as_text=True)
-        reset_job = db.scalar(select(AuditEvent).where(AuditEvent.action == "host.reset.requested"))
-        reset_log = settings.instance_path / "range-jobs" / reset_job.detail["log"]
 
         def recreated() -> bool:
             db.expire_all()
-            now = {h.name: (h.container_id, h.state) for h in row().hosts}
-            return now["ws01"][0] != before["ws01"] and now["ws01"][1] == "running" and \
-                "team 1 ws01: reset" in reset_log.read_text()
-        wait_for(recreated, f"ws01 to be recreated (log: {reset_log})", timeout=180)
-        wait_for(lambda: range_jobs.running() == 0, "the background commands to end", timeout=60)
+            now = {h.name: (h.container_id, h.state) for h in row(1).hosts}
+            return now["ws01"][0] != before["ws01"] and now["ws01"][1] == "running"
+        wait_for(recreated, "ws01 to be recreated", timeout=180)
+        wait_for(lambda: range_jobs.running() == 0, "the reset command to end", timeout=60)
+
+        everything = len(containers())
+        refused = client.post(f"/exercises/{exercise_id}/ranges/teardown", follow_redirects=True)
+        assert "演習環境の削除には確認が必要です。何も削除していません" in refused.get_data(as_text=True)
+        assert len(containers()) == everything == 6, "two teams of gateway, ws01 and attacker, all still there"
+
+        gone = client.post(f"/exercises/{exercise_id}/ranges/teardown", data={"confirm": "yes"}, follow_redirects=True)
+        assert "チーム1〜2の演習環境の削除を始めました" in gone.get_data(as_text=True)
+        wait_for(job_over, "the teardown to end", timeout=120)
+        assert containers() == [] and docker_backend.networks(labels.filters(label)) == []
+        final = board()
+        assert "削除完了: 2チームのコンテナとネットワークを削除しました" in final and "全チームの演習環境を構築" in final
         db.expire_all()
-        assert {h.name: h.container_id for h in row().hosts}["attacker"] == before["attacker"]
+        assert exercises.get_exercise(db, exercise_id).state is ExerciseState.DRAFT, "built again at will"
+        assert (row(1).state, row(2).state) == (RangeState.TORN_DOWN, RangeState.TORN_DOWN)
+        audit = db.scalar(select(AuditEvent).where(AuditEvent.action == "ranges.teardown"))
+        assert audit.actor_login == "sensei" and audit.detail["teams"] == [1, 2]
     finally:
         DockerRangeEngine(docker_backend).teardown(label)
         assert docker_backend.containers(labels.filters(label)) == []

@@ -223,8 +223,8 @@ def reset_host(session: Session, settings: Settings, exercise: Exercise, number:
         raise InvalidInput(N_("the scenario has no host %(host)r"), host=host)
     row = ranges.team_range(session, team)
     if row.state in (RangeState.PENDING, RangeState.CREATING, RangeState.TORN_DOWN):
-        raise Conflict(N_("team %(team)d's range is %(state)s: a host can be reset once it has been built"),
-                       team=number, state=row.state.value)
+        raise Conflict(N_("team %(team)d's range is not built (or is being built): a host can be reset once it is"),
+                       team=number)
     argv = (mamori_program(), "host", "reset", str(exercise.id), str(number), host)
     job = _start(settings, argv, f"exercise{exercise.id}-team{number}-reset-{host}", launcher, now)
     audit.record(session, "host.reset.requested", actor=actor, target=f"team:{team.id}:{host}",
