@@ -399,9 +399,21 @@ class Penalty(Strict):
     points_per_round: Points
 
 
+class Explain(Strict):
+    """What a check's result tells the trainees, in the scenario's words: when it passes and when it fails.
+
+    Trainees read it instead of the check's technical reason (an exit status, a
+    probe's output), which only the staff see.
+    """
+
+    passing: Text | None = Field(None, alias="pass")
+    failing: Text | None = Field(None, alias="fail")
+
+
 class CheckBase(Strict):
     id: Id
     title: Text
+    explain: Explain | None = None
     active_from: Id | None = None
     phase: Literal["contain", "recover", "availability"] | None = None
     scoring: Annotated[Objective | Availability | Penalty, Discriminator("mode")]
@@ -424,6 +436,8 @@ class Task(Strict):
     id: Id
     prompt: Text
     answer: Answer
+    # The model answer as the debrief shows it (a regex or a list of spellings is no answer to read).
+    display_answer: Text | None = None
     points: Points
     attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     wrong_penalty: Points = 0

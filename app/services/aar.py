@@ -148,7 +148,7 @@ def build(session: Session, exercise: Exercise, team: Team) -> AfterActionReport
     late = {report_id: report_service.late_minutes(t)
             for (team_id, report_id), t in report_service.timeliness(session, exercise).items() if team_id == team.id}
     actions = [*_attempts(session, team, titles), *_reports(session, exercise, team, versions, titles, late),
-               *_score_actions(events, titles, names), *_checks(session, team, titles),
+               *_score_actions(events, titles, names), *_checks(session, team, titles, model.checks),
                *_terminals(session, team, hosts), *_instructor(session, exercise, team), *_letters(letters)]
     rows = [TimelineRow(a.stamp, attack=a) for a in attack if a.stamp.timeline is not None]
     rows += [TimelineRow(a.stamp, action=a) for a in actions]
@@ -265,8 +265,14 @@ def _score_actions(events: list[ScoreEvent], titles: dict[tuple[ScoreSource, str
     return actions
 
 
-def _checks(session: Session, team: Team, titles: dict[tuple[ScoreSource, str], Text]) -> list[TeamAction]:
-    """When each check first failed (DOWN) and when it passed again (UP); ERROR results say nothing."""
+def _checks(session: Session, team: Team, titles: dict[tuple[ScoreSource, str], Text],
+            checks: list[Any]) -> list[TeamAction]:
+    """When each check first failed (DOWN) and when it passed again (UP); ERROR results say nothing.
+
+    ``detail["explain"]`` is the scenario's words for that finding (``None``: it has none); the raw
+    ``reason`` is kept for the staff, never shown to the team.
+    """
+    explains = {c.id: c.explain for c in checks if c.explain is not None}
     rows = session.execute(select(CheckResultRow.check_id, CheckResultRow.status, CheckResultRow.day,
                                   CheckResultRow.exercise_seconds, CheckResultRow.timeline_seconds,
                                   CheckResultRow.at, CheckResultRow.reason)
@@ -284,8 +290,10 @@ def _checks(session: Session, team: Team, titles: dict[tuple[ScoreSource, str], 
             kind = "check_up"
         else:
             continue
+        explain = explains.get(check_id)
+        words = (explain.passing if status == "up" else explain.failing) if explain is not None else None
         actions.append(TeamAction(kind, Stamp(day, seconds, timeline, at), titles.get((ScoreSource.CHECK, check_id)),
-                                  detail={"check": check_id, "reason": reason}))
+                                  detail={"check": check_id, "reason": reason, "explain": words}))
     return actions
 
 

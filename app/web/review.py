@@ -22,7 +22,7 @@ from app.services import aar, audit, exports, ledger, organisations, participati
 from app.services.errors import ServiceError
 from app.web.access import require_role
 from app.web.context import client_ip, db_session, settings
-from app.web.scoring import SOURCE_LABELS, describe
+from app.web.scoring import SOURCE_LABELS, describe, technical_detail
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 
@@ -151,7 +151,7 @@ def team(exercise_id: int, number: int) -> str:
     return render_template("review/team.html", exercise=found, team=the_team, b=breakdown,
                            titles=review.titles(found), chart=_chart([(the_team.name, breakdown.series)], found),
                            source_labels=SOURCE_LABELS, metric_labels=METRIC_LABELS, describe=describe,
-                           reports=reports.report_views(db_session(), found, the_team))
+                           technical=technical_detail, reports=reports.report_views(db_session(), found, the_team))
 
 
 @bp.route("/exercises/<int:exercise_id>/teams/<int:number>/aar")

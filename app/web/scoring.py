@@ -107,12 +107,16 @@ def team_score(exercise_id: int, number: int) -> str:
     return render_template("exercises/team_score.html", exercise=exercise, team=team, lines=lines,
                            total=sum(line.points for line in lines),
                            events=ledger.events(session, team, limit=EVENTS_SHOWN),
-                           titles=source_titles(exercise), source_labels=SOURCE_LABELS, describe=describe)
+                           titles=source_titles(exercise), source_labels=SOURCE_LABELS, describe=describe,
+                           technical=technical_detail)
 
 
 def describe(event: ScoreEvent) -> str:
-    """Why an event has its points: an instructor's words and a check's finding as written, the rest translated."""
+    """Why an event has its points, for anyone including the team: an instructor's words as written, a check's
+    finding in the scenario's words (its ``explain``, else a neutral sentence), the rest translated."""
     detail = event.detail or {}
+    if event.source is ScoreSource.CHECK:
+        return check_finding(db_session().get(Exercise, event.exercise_id), event.source_id, check_passed(event))
     if event.source is ScoreSource.TASK and "attempt" in detail:
         return _("Correct answer (attempt %(number)d)", number=detail["attempt"])
     if event.source is ScoreSource.WRONG_ANSWER and "attempt" in detail:
@@ -123,6 +127,30 @@ def describe(event: ScoreEvent) -> str:
         return _("Version %(number)d graded: %(total)d of %(max)d points",
                  number=detail["version"], total=detail["total"], max=detail["of"])
     return event.reason
+
+
+def technical_detail(event: ScoreEvent) -> str:
+    """A check's raw finding (an exit status, a probe's output): for the staff only, never the team's pages."""
+    return event.reason if event.source is ScoreSource.CHECK else ""
+
+
+def check_passed(event: ScoreEvent) -> bool:
+    """Whether the check result behind *event* was a pass: an objective met, a service up, not a penalty."""
+    status = (event.detail or {}).get("status")
+    if status in ("up", "down"):
+        return status == "up"
+    mode = (event.detail or {}).get("mode")
+    return mode != "penalty" and (mode == "objective" or event.points >= 0)
+
+
+def check_finding(exercise: Exercise | None, check_id: str, passed: bool) -> str:
+    """What a check found, in the scenario's words for a trainee; a neutral sentence where it has none."""
+    check = next((c for c in scenarios.parsed(exercise.scenario).checks if c.id == check_id), None) if exercise else None
+    explain = check.explain if check is not None else None
+    text = (explain.passing if passed else explain.failing) if explain is not None else None
+    if text is not None:
+        return text_of(text)
+    return _("Confirmed.") if passed else _("Could not be confirmed.")
 
 
 def source_titles(exercise: Exercise) -> dict[tuple[ScoreSource, str], str]:
