@@ -30,6 +30,7 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
     ("GET", "/exercises/999999/live"): 404,
     ("GET", "/review/exercises/999999"): 404,
     ("GET", "/review/exercises/999999/export/scores.csv"): 404,
+    ("GET", "/review/exercises/999999/export/trainees.json"): 404,
     ("GET", "/teams/999999/score"): 404,
     ("POST", "/exercises/999999/scores/visibility"): 404,
     ("POST", "/exercises/999999/staff"): 404,
@@ -97,6 +98,11 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
         ("GET", "/api/v1/teams/{team_a}/threads/999999"),
         ("GET", "/api/v1/teams/{team_a}/attachments/999999"),
         ("POST", "/api/v1/teams/{team_a}/messages"),
+        # The team's reports over the API (tests/authz_rows/reports.py).
+        ("GET", "/api/v1/teams/{team_a}/reports"),
+        ("GET", "/api/v1/teams/{team_b}/reports"),
+        ("POST", "/api/v1/teams/{team_a}/reports/first-report/draft"),
+        ("POST", "/api/v1/teams/{team_a}/reports/first-report/submit"),
         # Terminal recordings: listing, watching, replaying, downloading.
         ("GET", "/teams/{team_a}/terminal"),
         ("GET", "/teams/{team_b}/terminal"),
@@ -115,6 +121,7 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
         ("GET", "/review/exercises/{exercise}/teams/1/aar.pdf"),
         ("GET", "/review/exercises/{exercise}/export/events.csv"),
         ("GET", "/review/exercises/{exercise}/export/teams.json"),
+        ("GET", "/review/exercises/{exercise}/export/trainees.csv"),
         # The API: the clock, scores, adjustments, teams.
         ("POST", "/api/v1/exercises/{exercise}/start"),
         ("GET", "/api/v1/exercises/{exercise}/scores"),
