@@ -129,3 +129,22 @@ def test_two_apps_on_one_instance_folder_share_sessions(app, db, database_url, s
     finally:
         worker.extensions["mamori.db"].dispose()
         stranger.extensions["mamori.db"].dispose()
+
+
+# --- the public URL printed on password slips --------------------------------------------
+
+
+def test_the_public_url_is_unset_by_default_and_kept_without_its_trailing_slash(tmp_path):
+    assert settings_in(tmp_path).public_url is None
+    assert settings_in(tmp_path, MAMORI_PUBLIC_URL="https://mamori.example.lg.jp/").public_url == \
+        "https://mamori.example.lg.jp"
+    assert settings_in(tmp_path, MAMORI_PUBLIC_URL=" http://10.1.2.3:8000/kenshu ").public_url == \
+        "http://10.1.2.3:8000/kenshu"
+
+
+@pytest.mark.parametrize("value", ["mamori.example.lg.jp", "ftp://mamori.example.lg.jp", "https://",
+                                   "https://a.example/?next=/", "https://a.example/#top",
+                                   "https://user:pw@a.example", "https://a.example:99999", "https://a b.example"])
+def test_a_public_url_that_is_not_a_plain_web_address_is_refused(tmp_path, value):
+    with pytest.raises(ConfigurationError, match="MAMORI_PUBLIC_URL"):
+        settings_in(tmp_path, MAMORI_PUBLIC_URL=value)
