@@ -118,3 +118,26 @@ def test_it_refuses_what_the_model_refuses(break_it: Any, validator: jsonschema.
     document = _organisation()
     break_it(document)
     assert not validator.is_valid(document)
+
+
+def test_it_describes_check_explanations_and_display_answers(document: dict[str, Any],
+                                                             validator: jsonschema.Draft202012Validator) -> None:
+    defs = document["$defs"]
+    assert set(defs["Explain"]["properties"]) == {"pass", "fail"}, "as written in YAML"
+    check = next(name for name in defs if name.startswith("Check_"))
+    assert "explain" in defs[check]["properties"]
+    assert "display_answer" in defs["Task"]["properties"]
+    scenario = copy.deepcopy(load_scenario_file(EXAMPLES[0]).document)
+    scenario["checks"][0]["explain"] = {"pass": {"ja": "止まっています。", "en": "Stopped."}, "fail": {"ja": "動いています。"}}
+    assert list(validator.iter_errors(scenario)) != [], "a text needs both languages"
+    scenario["checks"][0]["explain"]["fail"]["en"] = "Running."
+    scenario["tasks"][0]["display_answer"] = {"ja": "ws01（職員端末）", "en": "ws01 (staff PC)"}
+    assert [e.message for e in validator.iter_errors(scenario)] == []
+
+
+@pytest.mark.parametrize("path", sorted((CASES.parent.parent / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_bundled_check_explains_itself_and_no_regex_answer_goes_undisplayed(path: Path) -> None:
+    """Trainees read a check's result in the scenario's words, and a debrief never shows a regular expression."""
+    scenario = load_scenario_file(path).document
+    assert [c["id"] for c in scenario["checks"] if not {"pass", "fail"} <= set(c.get("explain", {}))] == []
+    assert [t["id"] for t in scenario["tasks"] if t["answer"]["match"] == "regex" and "display_answer" not in t] == []

@@ -1,15 +1,19 @@
 """Tasks, hints, reports and scores in the browser: what trainees and instructors see and may do."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Exercise, InjectRun, ReportVersion, Role, Team, TeamScore
-from app.services import tokens
+from app.models import Exercise, InjectRun, ReportVersion, Role, ScoringRound, Team, TeamScore
+from app.runtime import rounds
+from app.services import ledger, scenarios, tokens
+from scoring.checks import CheckResult
 from tests.factories import add_member, make_running_exercise, make_user, run_by
 
 TASK = "infected-host"
@@ -313,3 +317,89 @@ def test_pages_are_japanese_first_and_english_on_request(client, auth, db, world
     for path in ("/scores", "/grading", "/teams/1/score"):
         body = page(client, world.staff + path)
         assert '<html lang="en"' in body and "得点" not in body, path
+
+
+# --- check results and model answers in the scenario's words --------------------------------------------------------
+
+RAW = "exit status 1, output ''"
+EXPLAIN = {"pass": {"ja": "不審な通信は止まっています。", "en": "The suspicious traffic has stopped."},
+           "fail": {"ja": "ws01 から不審な通信がまだ続いています。", "en": "ws01 is still calling out."}}
+
+
+def edit_scenario(db: Session, exercise: Exercise, change: Callable[[dict[str, Any]], None]) -> None:
+    """Change the exercise's scenario document (parsed afresh on the next request)."""
+    document = copy.deepcopy(exercise.scenario.document)
+    change(document)
+    exercise.scenario.document = document
+    db.commit()
+    scenarios.forget_parsed()
+
+
+def check_result(db: Session, world: World, number: int, status: str) -> None:
+    """One scoring round of the beacon check for team A, through the engine's own ``record``."""
+    check = next(c for c in scenarios.parsed(world.exercise.scenario).checks if c.id == "beacon-stopped")
+    seconds = 1200.0 + number * 30
+    scoring_round = ScoringRound(exercise_id=world.exercise.id, number=number, day=1, exercise_seconds=seconds,
+                                 timeline_seconds=seconds)
+    db.add(scoring_round)
+    db.flush()
+    rounds.record(db, world.team_a, scoring_round, check, CheckResult(status, RAW), ledger.at(world.exercise, 1, seconds),
+                  active_since=0.0, previous_streak=0 if status == "up" else 1)
+    db.commit()
+
+
+def test_a_check_result_reads_as_a_neutral_sentence_for_the_team_and_as_detail_for_the_staff(client, auth, db, world) -> None:  # type: ignore[no-untyped-def]
+    world.exercise.scores_visible = True
+    check_result(db, world, 1, "up")  # the objective is met: its points, with the probe's raw reason
+    auth.login("kenshu-a")
+    lines = page(client, f"/teams/{world.team_a.id}/score")
+    assert "確認できました。" in lines
+    assert "exit status" not in lines and "output" not in lines, "the raw reason stays off the team's page"
+    auth.logout()
+    auth.login("sensei")
+    staff = page(client, f"{world.staff}/teams/1/score")
+    assert "確認できました。" in staff
+    assert "技術的な詳細： <code>exit status 1, output &#39;&#39;</code>" in staff, "labelled, as written"
+
+
+def test_a_check_result_reads_in_the_scenario_s_words_on_the_score_page_and_the_debrief(client, auth, db, world) -> None:  # type: ignore[no-untyped-def]
+    edit_scenario(db, world.exercise, lambda d: d["checks"][0].update(explain=EXPLAIN))
+    world.exercise.scores_visible = True
+    check_result(db, world, 1, "down")
+    check_result(db, world, 2, "up")
+    auth.login("kenshu-a")
+    lines = page(client, f"/teams/{world.team_a.id}/score")
+    assert "不審な通信は止まっています。" in lines and "確認できました" not in lines and "exit status" not in lines
+    auth.logout()
+    auth.login("sensei")
+    debrief = page(client, f"/review/exercises/{world.exercise.id}/teams/1/aar")
+    assert "ws01 から不審な通信がまだ続いています。" in debrief, "the failing check, in the scenario's words"
+    assert "不審な通信は止まっています。" in debrief, "and when it passed again"
+    assert "exit status" not in debrief
+    client.get("/lang/en")
+    assert "ws01 is still calling out." in page(client, f"/review/exercises/{world.exercise.id}/teams/1/aar")
+
+
+def test_the_debrief_shows_the_display_answer_and_never_a_regular_expression(client, auth, db, world) -> None:  # type: ignore[no-untyped-def]
+    auth.login("sensei")
+    path = f"/review/exercises/{world.exercise.id}/teams/1/aar"
+    assert '<span class="aar-model">ws01</span>' in page(client, path), "a literal answer as written"
+
+    def regex(document: dict[str, Any]) -> None:
+        document["tasks"][0]["answer"] = {"match": "regex", "values": ["^ws0?1$"]}
+    edit_scenario(db, world.exercise, regex)
+    shown = page(client, path)
+    assert "^ws0?1$" not in shown and '<span class="aar-model">（解説を参照）</span>' in shown
+
+    def displayed(document: dict[str, Any]) -> None:
+        document["tasks"][0]["display_answer"] = {"ja": "ws01（職員端末1）", "en": "ws01 (staff PC 1)"}
+    edit_scenario(db, world.exercise, displayed)
+    assert '<span class="aar-model">ws01（職員端末1）</span>' in page(client, path)
+    client.get("/lang/en")
+    assert '<span class="aar-model">ws01 (staff PC 1)</span>' in page(client, path)
+
+    def spellings(document: dict[str, Any]) -> None:
+        document["tasks"][0].pop("display_answer")
+        document["tasks"][0]["answer"] = {"match": "one_of", "values": ["ws01", "ws01.city.example"]}
+    edit_scenario(db, world.exercise, spellings)
+    assert '<span class="aar-model">ws01 <small>(also accepted: ws01.city.example)</small></span>' in page(client, path)
