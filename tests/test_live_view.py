@@ -224,7 +224,7 @@ def test_the_readiness_board_shows_every_team_and_host(client: FlaskClient, db: 
     assert f'hx-get="/exercises/{exercise.id}/readiness/board"' in page
     fragment = client.get(f"/exercises/{exercise.id}/readiness/board").get_data(as_text=True)
     assert "3 チーム中 1 チームが準備完了" in fragment
-    assert "ws01: running" in fragment and "attacker: exited" in fragment
+    assert "ws01: 稼働中" in fragment and "attacker: 停止" in fragment
     assert "start-up command 1 failed" in fragment
     assert f'action="/exercises/{exercise.id}/teams/2/provision"' in fragment, "a failed team can be retried"
     assert f'action="/exercises/{exercise.id}/teams/1/provision"' not in fragment, "a ready team is not rebuilt"

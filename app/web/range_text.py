@@ -16,6 +16,18 @@ STEP_LABELS = {
 }
 
 
+# A container's state as Docker (or the control plane, "missing") reports it.
+HOST_LABELS = {
+    "running": _l("Up and running"), "exited": _l("Stopped"), "paused": _l("Paused"), "missing": _l("Missing"),
+    "created": _l("Created, not started"), "restarting": _l("Restarting"), "dead": _l("Dead"),
+    "removing": _l("Being removed"),
+}
+
+
+def host_label(state: str) -> str:
+    return str(HOST_LABELS.get(state, state))
+
+
 def step_label(step: str) -> str:
     word, _sep, host = step.partition(" ")
     label = STEP_LABELS.get(word)
