@@ -90,7 +90,7 @@ STATES = [
     (ExerciseState.RUNNING, RangeState.READY, ["演習を実施中です（1 日間のうち 1 日目）。"], ["できること："]),
     (ExerciseState.PAUSED, RangeState.READY,
      ["演習は一時停止中です。", "講師が再開するまで、新しい出来事は起こらず、採点も行われません。",
-      "できること： 報告書を作成・保存・提出する。 シナリオの登場人物に連絡する。 演習環境で作業する",
+      "できること： 報告書を作成・保存・提出する。 シナリオの登場人物に連絡する（時計が止まっている間は、返信が遅れることがあります）。 演習環境で作業する",
       "現在できないこと： 設問に回答し、ヒントを見る。"], []),
     (ExerciseState.DAY_ENDED, RangeState.READY,
      ["本日の演習は終了しました。", "演習の最終日でした。", "現在できないこと： 設問に回答し、ヒントを見る。 報告書を作成・保存・提出する。"],
@@ -108,7 +108,8 @@ STATES = [
 def test_every_team_page_says_the_state_in_japanese_words(client: FlaskClient, auth, db: Session,  # type: ignore[no-untyped-def]
                                                           world: Exercise) -> None:
     team = world.teams[0]
-    pages = [f"/teams/{team.id}{suffix}" for suffix in ("", "/tasks", "/reports", "/inbox", "/score", "/terminal")]
+    pages = [f"/teams/{team.id}{suffix}" for suffix in ("", "/tasks", "/reports", "/reports/first-report", "/inbox",
+                                                        "/messages/new", "/score", "/terminal")]
     auth.login("kenshu")
     for state, range_state, says, never in STATES:
         put(db, world.id, state, range_state)

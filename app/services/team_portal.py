@@ -92,8 +92,11 @@ def notice_for(exercise: Exercise, range_state: RangeState | None) -> StateNotic
     if state is ExerciseState.RUNNING:
         return StateNotice(state, title, detail)
     can, cannot = [], []
-    for allowed, does in _WORK:
-        (can if state in allowed else cannot).append(Words(does))
+    for allowed, does, not_now in _WORK:
+        if state in allowed:
+            can.append(Words(does))
+        else:
+            cannot.append(Words(not_now))
     if range_state is RangeState.READY:
         can.append(Words(N_("Work in your range (SSH or the terminal in the browser).")))
     can.append(Words(N_("Read the briefing, your messages and your reports.")))
@@ -104,11 +107,15 @@ def notice_for(exercise: Exercise, range_state: RangeState | None) -> StateNotic
     return StateNotice(state, title, detail, tuple(can), tuple(cannot))
 
 
-# What a team does in the portal, and the states in which the services take it.
+# What a team does in the portal, the states in which the services take it, and how it reads when it can
+# (outside "running", where no list is shown) and when it cannot.
 _WORK = (
-    (tasks.ANSWERABLE, N_("Answer tasks and take hints.")),
-    (reports.WRITABLE, N_("Write, save and submit reports.")),
-    (set(correspondence.WRITABLE_STATES), N_("Send messages to the people of the scenario.")),
+    (tasks.ANSWERABLE, N_("Answer tasks and take hints."), N_("Answer tasks and take hints.")),
+    (reports.WRITABLE, N_("Write, save and submit reports."), N_("Write, save and submit reports.")),
+    # the engine, which sends the scripted replies, acts only while the clock runs
+    (set(correspondence.WRITABLE_STATES),
+     N_("Send messages to the people of the scenario (while the clock is stopped, replies may be late)."),
+     N_("Send messages to the people of the scenario.")),
 )
 
 
