@@ -237,7 +237,7 @@ def test_trainee_sees_their_own_team_with_members(client, two_teams):
     assert response.status_code == 200
     body = response.get_json()
     assert body["id"] == own
-    assert body["members"] == [{"login": "gakusei", "display_name": "学生 一郎"}]
+    assert body["members"] == [{"login": "gakusei", "display_name": "学生 一郎", "organisation": None}]
 
 
 def test_trainee_cannot_see_another_team(client, two_teams):
