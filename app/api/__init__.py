@@ -5,7 +5,7 @@ from flask import Flask
 from flask_smorest import Api
 from flask_wtf.csrf import CSRFProtect
 
-from app.api import correspondence, resources
+from app.api import correspondence, reports, resources
 
 
 def register_api(app: Flask, csrf: CSRFProtect) -> Api:
@@ -15,7 +15,7 @@ def register_api(app: Flask, csrf: CSRFProtect) -> Api:
     the ``Api`` object, so a shared one would accumulate paths across apps.
     """
     api = Api(app)
-    for blueprint in (*resources.BLUEPRINTS, *correspondence.BLUEPRINTS):
+    for blueprint in (*resources.BLUEPRINTS, *correspondence.BLUEPRINTS, *reports.BLUEPRINTS):
         # Token-authenticated, never cookie-authenticated: CSRF cannot apply.
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint)
