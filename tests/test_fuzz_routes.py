@@ -97,7 +97,7 @@ def _paths(rule: Rule) -> Iterator[str]:
 def _valid(rule: Rule, name: str) -> str:
     converter = rule._converters[name]
     if type(converter).__name__ == "AnyConverter":
-        return re.search(r"\(([^,)]+)", rule.rule[rule.rule.index(name) - 60:]).group(1).strip(" '")  # type: ignore[union-attr]
+        return re.search(r"\(([^,)]+)", rule.rule[max(0, rule.rule.index(name) - 60):]).group(1).strip(" '")  # type: ignore[union-attr]
     return VALID.get(name, "1")
 
 
