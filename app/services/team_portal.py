@@ -73,10 +73,6 @@ class StateNotice:
     can: tuple[Words, ...] = ()
     cannot: tuple[Words, ...] = ()
 
-    @property
-    def running(self) -> bool:
-        return self.state is ExerciseState.RUNNING
-
 
 def state_notice(session: Session, team: Team) -> StateNotice:
     """The notice for *team* now: while the exercise runs (every trainee polling) no query; else its range's state."""
@@ -91,7 +87,8 @@ def notice_for(exercise: Exercise, range_state: RangeState | None) -> StateNotic
     title, detail = _headline(exercise, range_state is RangeState.READY)
     if state is ExerciseState.RUNNING:
         return StateNotice(state, title, detail)
-    can, cannot = [], []
+    can: list[Words] = []
+    cannot: list[Words] = []
     for allowed, does, not_now in _WORK:
         if state in allowed:
             can.append(Words(does))
