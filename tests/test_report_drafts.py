@@ -254,3 +254,12 @@ def test_the_submit_button_asks_for_confirmation_and_save_does_not(pair) -> None
     script = pair.sato_browser.get("/static/report.js")
     assert script.status_code == 200 and b"event.submitter" in script.data
     script.close()
+
+
+def test_a_save_from_an_older_window_of_one_s_own_says_so(pair, db) -> None:  # type: ignore[no-untyped-def]
+    old_tab = open_editor(pair.sato_browser, pair.editor)
+    assert post(pair.sato_browser, pair.editor, old_tab["base"], "新しいタブの文").status_code == 302
+    response = post(pair.sato_browser, pair.editor, old_tab["base"], "古いタブの文")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409 and "別の画面" in html and "新しいタブの文" in theirs_block(html)
+    assert [v.text for v in versions(db, pair.team)] == ["新しいタブの文"]

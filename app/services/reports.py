@@ -70,8 +70,11 @@ class DraftConflict(Conflict):
     nothing of the refused text was saved.
     """
 
-    def __init__(self, current: ReportVersion, author: str) -> None:
-        if current.status is ReportStatus.DRAFT:
+    def __init__(self, current: ReportVersion, author: str, *, yours: bool = False) -> None:
+        if yours:  # the writer's own save from another window or tab
+            super().__init__(N_("This report was saved from another window while you were editing it. Read that "
+                                "text below, then save yours again."))
+        elif current.status is ReportStatus.DRAFT:
             super().__init__(N_("%(author)s saved this draft while you were editing it. Read their text below, "
                                 "then save yours again."), author=author)
         else:
@@ -247,7 +250,7 @@ def submit(session: Session, exercise: Exercise, team: Team, user: User, report_
     if text is not None:
         text = _checked_text(text)
         if base is not None:
-            _check_base(session, team, report.id, text, base)
+            _check_base(session, team, user, report.id, text, base)
     pending = session.scalar(select(ReportVersion).where(
         ReportVersion.team_id == team.id, ReportVersion.report_id == report.id,
         ReportVersion.status == ReportStatus.SUBMITTED).limit(1))
@@ -398,7 +401,8 @@ def _newest(session: Session, team: Team, report_id: str) -> ReportVersion | Non
         .order_by(ReportVersion.number.desc()).limit(1).execution_options(populate_existing=True))
 
 
-def _check_base(session: Session, team: Team, report_id: str, text: str, base: Base) -> ReportVersion | None:
+def _check_base(session: Session, team: Team, user: User, report_id: str, text: str,
+                base: Base) -> ReportVersion | None:
     """The newest version, unless a team-mate changed the report since *base*: then ``DraftConflict``.
 
     A draft that already holds exactly *text* is no conflict: nothing would be lost.
@@ -410,7 +414,8 @@ def _check_base(session: Session, team: Team, report_id: str, text: str, base: B
     if newest.status is ReportStatus.DRAFT and newest.text == text:
         return newest
     author = session.get(User, newest.author_id) if newest.author_id is not None else None
-    raise DraftConflict(newest, author.display_name if author is not None else "?")
+    raise DraftConflict(newest, author.display_name if author is not None else "?",
+                        yours=newest.author_id == user.id)
 
 
 def _draft(session: Session, team: Team, report_id: str) -> ReportVersion | None:
@@ -430,7 +435,7 @@ def _write_draft(session: Session, team: Team, user: User, report: Report, text:
     session.flush()
     for _ in range(TRIES):
         newest = _newest(session, team, report.id) if base is None else _check_base(
-            session, team, report.id, text, base)
+            session, team, user, report.id, text, base)
         if newest is not None and newest.status is ReportStatus.DRAFT:
             written = session.execute(
                 update(ReportVersion).where(ReportVersion.id == newest.id, ReportVersion.revision == newest.revision)
