@@ -52,7 +52,8 @@ def test_a_link_cannot_put_markup_into_the_terminal_page(client: FlaskClient, au
     assert config["open"] == "", "a host the team does not have is ignored"
     for fragment in ("</script><script", "<form hx-post", "hx-trigger=load", "value=ws09"):
         assert fragment not in html, fragment
-    assert html.count("<script") == html.count("</script>") == 5  # xterm.js, its two add-ons, terminal.js, the config
+    # site.js (every page), xterm.js, its two add-ons, terminal.js, the config
+    assert html.count("<script") == html.count("</script>") == 6
     assert "hx-disable" in html.split("<body", 1)[1].split(">", 1)[0], "htmx would act on nothing here"
 
     _html, config = terminal_page(client, team, "ws01")

@@ -7,8 +7,8 @@ from flask_login import current_user
 from app.extensions import login_manager
 from app.i18n import LANGUAGES, localized, range_label, select_locale, state_label, text_of, translate, when
 from app.models import Role, User
-from app.web import (account, admin, auth, correspondence, exercises, live, main, review, scoring, sessions, teams,
-                     teamwork, terminal, whitecell)
+from app.web import (account, admin, auth, correspondence, exercises, live, main, range_text, review, scoring,
+                     sessions, teams, teamwork, terminal, whitecell)
 from app.web.context import close_session
 
 # Pages a user who must change their password may still open.
@@ -64,6 +64,8 @@ def register_web(app: Flask) -> None:
             "state_label": state_label,
             "translate": translate,
             "range_label": range_label,
+            "host_label": range_text.host_label,
+            "step_label": range_text.step_label,
             "text_of": text_of,
             "exercise_time": scoring.exercise_time,
             "report_kinds": teamwork.REPORT_KINDS,

@@ -175,8 +175,7 @@ def _readiness_context(exercise: Exercise) -> dict[str, object]:
             "interrupted": {t.number for t in board.teams if not running and
                             (t.state == "creating" or (t.state == "pending" and t.step))},
             "has_ranges": any(t.hosts or t.state not in ("pending", "torn_down") for t in board.teams),
-            "can_teardown": exercise.state in TEARDOWN_FROM, "step_label": range_text.step_label,
-            "host_label": range_text.host_label}
+            "can_teardown": exercise.state in TEARDOWN_FROM}
 
 
 @bp.route("/<int:exercise_id>/ranges/build", methods=["POST"])

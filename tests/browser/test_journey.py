@@ -1,8 +1,8 @@
 """The whole exercise, as its people live it, in Chromium against a real range and a running engine.
 
 An instructor creates an exercise and imports the roster (one-time passwords
-on slips), builds the team's range from the readiness board and starts the
-day at 60× speed; the engine runs beside the web app in its own process, as
+on slips), builds every team's range from the readiness board and starts the
+day at 60× speed (each irreversible click asks first); the engine runs beside the web app in its own process, as
 ``mamori serve`` runs it. A trainee logs in with the slip's password, chooses
 a new one, sees the police's message arrive in the inbox without reloading,
 answers the task and submits the first report. The team's organisation
@@ -10,8 +10,10 @@ answers too: the vendor refuses to isolate ws01 before the chief has been
 told, the trainee tells the chief, asks again, and the vendor's reply arrives
 with ws01 really cut off; a question no request recognises reaches the white
 cell, where the instructor answers as the vendor. The instructor grades the
-report and releases the grade; the administrator sees the score in the review
-and opens the after-action report and its PDF.
+report and releases the grade and finishes the exercise; the
+administrator sees the score in the review and opens the after-action report
+and its PDF; the instructor tears the ranges down from the readiness board.
+The instructor never needs a terminal.
 
 Screenshots of the way go to ``$MAMORI_SCREENSHOTS`` (``docs/screenshots/``
 was made that way); without it, to the test's temporary folder.
@@ -34,6 +36,7 @@ from app.models import Exercise, Role
 from app.scenario import load_scenario_file
 from app.services import range_jobs, ranges, scenarios
 from app.settings import Settings
+from range import labels
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
 from tests.browser.conftest import login
@@ -108,6 +111,13 @@ def test_an_exercise_from_creation_to_the_after_action_report(  # type: ignore[n
         live_server: str, new_page, people, engine_process, ranges_removed, shots: Path, tmp_path: Path,
         db, settings: Settings, docker_backend: DockerBackend) -> None:  # noqa: F811
     instructor, trainee, admin = new_page(), new_page(), new_page()
+    asked: list[str] = []  # what the instructor's confirmations said; each is accepted
+
+    def accept(dialog) -> None:  # type: ignore[no-untyped-def]
+        asked.append(dialog.message)
+        dialog.accept()
+
+    instructor.on("dialog", accept)
 
     # The instructor creates the exercise and imports the roster.
     login(instructor, live_server, "sensei", PASSWORD)
@@ -131,16 +141,18 @@ def test_an_exercise_from_creation_to_the_after_action_report(  # type: ignore[n
     one_time = slip.locator("code").nth(1).inner_text()
     instructor.screenshot(path=shots / "02-instructor-password-slips.png", full_page=True)
 
-    # The range is built from the readiness board (the mamori command, detached), then the day starts.
+    # Every team's range is built from the readiness board (the mamori command, detached), then the day starts.
     instructor.goto(f"{live_server}/exercises/{exercise_id}/readiness")
-    instructor.get_by_role("button", name="構築", exact=True).click()
+    instructor.get_by_role("button", name="全チームの演習環境を構築").click()
     instructor.locator("#team-1").get_by_text("準備完了").wait_for(timeout=180_000)
+    instructor.get_by_text("構築完了").first.wait_for(timeout=30_000)  # the job's result line
     instructor.screenshot(path=shots / "03-instructor-readiness.png", full_page=True)
     instructor.goto(f"{live_server}/exercises/{exercise_id}")
     start = instructor.locator("form").filter(has=instructor.get_by_role("button", name="開始"))
     start.locator("input[name=speed]").fill("60")
     start.get_by_role("button", name="開始").click()
     instructor.get_by_text("実施中").first.wait_for()
+    assert len(asked) == 1 and "1 日目" in asked[0], asked
 
     # The trainee logs in with the slip, chooses a password, and waits for the police's call (00:20).
     login(trainee, live_server, "kenshu01", one_time)
@@ -235,6 +247,18 @@ def test_an_exercise_from_creation_to_the_after_action_report(  # type: ignore[n
     instructor.locator("#live-board").wait_for()
     instructor.screenshot(path=shots / "07-instructor-live-view.png", full_page=True)
 
+    # The instructor finishes the exercise (a one-day scenario: its last day has no "end the day" button;
+    # the day would end by itself at its length); it asks first and says what happens.
+    instructor.goto(f"{live_server}/exercises/{exercise_id}")
+    assert instructor.get_by_role("button", name="本日の演習を終了").count() == 0
+    instructor.get_by_role("button", name="演習を終了").click()
+    instructor.locator(".state-finished").first.wait_for()
+    assert len(asked) == 2 and "元に戻せません" in asked[1], asked
+    trainee.goto(team_url)
+    over = trainee.locator("main").inner_text()
+    assert "演習は終了しました" in over, over
+    trainee.screenshot(path=shots / "07b-trainee-exercise-over.png", full_page=True)
+
     # The administrator sees the score and opens the after-action report.
     login(admin, live_server, "kanri", PASSWORD)
     admin.goto(f"{live_server}/review/exercises/{exercise_id}")
@@ -249,3 +273,14 @@ def test_an_exercise_from_creation_to_the_after_action_report(  # type: ignore[n
     admin.screenshot(path=shots / "09-admin-after-action-report.png", full_page=True)
     pdf = admin.request.get(f"{live_server}/review/exercises/{exercise_id}/teams/1/aar.pdf")
     assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
+
+    # The instructor tears the ranges down from the board (asked first); the trainee reads what happened.
+    instructor.goto(f"{live_server}/exercises/{exercise_id}/readiness")
+    instructor.get_by_role("button", name="全チームの演習環境を削除").click()
+    instructor.get_by_text("削除完了").first.wait_for(timeout=120_000)
+    assert len(asked) == 3 and "成績・報告書・端末記録・監査ログは残ります" in asked[2], asked
+    instructor.screenshot(path=shots / "10-instructor-ranges-torn-down.png", full_page=True)
+    assert docker_backend.containers(labels.filters(label)) == []
+    assert docker_backend.networks(labels.filters(label)) == []
+    trainee.goto(team_url)
+    assert "撤去されました" in trainee.locator("main").inner_text()
