@@ -1,4 +1,4 @@
-// The report editor: a live character counter beside the text, and a question before handing in.
+// The report editor: a live character counter beside the text (site.js asks before handing in).
 // The server refuses a text over the limit whole (nothing is cut); this only says so while typing.
 (function () {
   "use strict";
@@ -27,13 +27,5 @@
     }
     area.addEventListener("input", update);
     update();
-  });
-  // A submit button with data-confirm asks first (site.js does the same for a whole form's data-confirm).
-  document.addEventListener("submit", function (event) {
-    var button = event.submitter;
-    var question = button && button.getAttribute && button.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) {
-      event.preventDefault();
-    }
   });
 })();

@@ -1,10 +1,13 @@
 // Small behaviours of every page, loaded by base.html; no inline scripts (the CSP allows only files from 'self').
 (function () {
   "use strict";
-  // A form with data-confirm asks first (event delegation: htmx replaces the boards' forms while polling).
+  // A form, or the submit button pressed, with data-confirm asks first (event delegation: htmx replaces
+  // the boards' forms while polling). The button's question wins: a form may have a button that needs none.
   document.addEventListener("submit", function (event) {
     var form = event.target;
-    var question = form && form.getAttribute && form.getAttribute("data-confirm");
+    var button = event.submitter;
+    var question = (button && button.getAttribute && button.getAttribute("data-confirm")) ||
+                   (form && form.getAttribute && form.getAttribute("data-confirm"));
     if (question && !window.confirm(question)) {
       event.preventDefault();
     }
