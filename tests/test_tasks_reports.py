@@ -190,9 +190,9 @@ def test_an_unknown_task_or_a_stopped_exercise_refuses_answers(db) -> None:  # t
     with pytest.raises(NotFound, match="no task 'nope'"):
         tasks.submit_answer(db, exercise, team, user, "nope", "ws01", now=at(1300))
     lifecycle.pause(db, exercise, actor=None, now=at(1300))
-    with pytest.raises(Conflict, match="not running"):
+    with pytest.raises(Conflict, match="is paused"):
         tasks.submit_answer(db, exercise, team, user, TASK, "ws01", now=at(1301))
-    with pytest.raises(Conflict, match="not running"):
+    with pytest.raises(Conflict, match="is paused"):
         tasks.take_hint(db, exercise, team, user, TASK, 0, now=at(1301))
 
 
