@@ -70,7 +70,9 @@ def translate(text: object) -> str:
     template = getattr(text, "template", None)
     if template is None:
         return str(text)
-    params = getattr(text, "params", {}) or {}
+    params = dict(getattr(text, "params", {}) or {})
+    if "state" in params:  # an exercise's state, named by a refusal, in the reader's words ("一時停止中", not "paused")
+        params["state"] = state_label(params["state"])
     body = gettext(template, **params) if params else gettext(template)
     line = getattr(text, "line", None)
     return body if line is None else gettext("line %(line)d: ", line=line) + body

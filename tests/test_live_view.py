@@ -15,7 +15,7 @@ from app.models import (
     AuditEvent, CheckResultRow, Exercise, InjectRun, Message, RangeHost, RangeState, ReportStatus, ReportVersion, Role,
     RunStatus, ScoreEvent, ScoreSource, ScoringRound, TaskAttempt, Team, TeamScore, User,
 )
-from app.services import ledger, live, ranges, tasks
+from app.services import ledger, lifecycle, live, ranges, tasks
 from tests.factories import add_member, make_exercise, make_running_exercise, make_user, run_by
 
 TASK = "infected-host"
@@ -298,6 +298,21 @@ def test_hint_release_refusals(db: Session, open_task: Exercise) -> None:
     draft = make_exercise(db, teams=1)
     with pytest.raises(Conflict):
         tasks.release_hint(db, draft, TASK, 0, teams=None, actor=None)
+
+
+def test_refusals_name_the_state_and_the_teams_in_japanese(client: FlaskClient, db: Session, sensei: User,
+                                                           open_task: Exercise) -> None:
+    run_by(db, open_task, sensei)
+    db.commit()
+    missing = client.post(f"/exercises/{open_task.id}/hints", data={"hint": f"{TASK}:0", "team": "7"})
+    assert missing.status_code == 400 and "チーム 7 はありません（この演習のチームは 1〜2）" in missing.get_data(as_text=True)
+    lifecycle.finish(db, open_task, actor=None)
+    db.commit()
+    finished = client.post(f"/exercises/{open_task.id}/hints", data={"hint": f"{TASK}:0", "team": "1"})
+    html = finished.get_data(as_text=True)
+    assert "ヒントを配布できるのは演習の実施中だけです（現在: 終了）" in html
+    assert "finished" not in re.sub(r"<[^>]+>", " ", html), "the refusal names the state in Japanese"
+    assert db.scalar(select(func.count()).select_from(ScoreEvent)) == 0, "nothing was released"
 
 
 # Forms show their errors beside the fields -----------------------------------------------------

@@ -21,7 +21,7 @@ from app.models import (
 )
 from app.runtime.triggers import FINISHED
 from app.scenario.model import After, At, Hint, Task, minutes
-from app.services import audit, ledger, scenarios
+from app.services import audit, injects, ledger, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, NotFound, RateLimited
 from scoring import answers
 
@@ -174,10 +174,7 @@ def release_hint(session: Session, exercise: Exercise, task_id: str, index: int,
         raise NotFound(N_("the scenario has no task %(task)r"), task=task_id)
     if not 0 <= index < len(task.hints):
         raise NotFound(N_("task %(task)r has no hint %(index)d"), task=task.id, index=index)
-    chosen = [t for t in exercise.teams if teams is None or t.number in teams]
-    if teams is not None and len(chosen) != len(set(teams)):
-        raise InvalidInput(N_("the exercise has no team %(team)r (teams: %(teams)s)"), team=teams,
-                           teams=", ".join(str(t.number) for t in exercise.teams))
+    chosen = injects.chosen_teams(exercise, teams)
     wall = now or utcnow()
     moment = ledger.moment(exercise, wall)
     given = []

@@ -30,8 +30,6 @@ bp = Blueprint("live", __name__, url_prefix="/exercises")
 
 POLL_SECONDS = 5
 CHECK_LABELS = {"up": _l("Up"), "down": _l("Down"), "error": _l("Error"), "none": _l("Not checked yet")}
-ACTION_LABELS = {"start": _l("Start the day"), "pause": _l("Pause"), "resume": _l("Resume"),
-                 "end_day": _l("End the day"), "finish": _l("Finish")}
 
 
 # The live view --------------------------------------------------------------------------------
@@ -68,7 +66,7 @@ def render_live(exercise: Exercise, status: int = 200, **forms: object) -> tuple
     return render_template(
         "live/show.html", exercise=exercise, board=live.board(db_session(), exercise), actions=actions(exercise),
         disk_alerts=disk.alerts(db_session(), exercise),
-        action_labels=ACTION_LABELS, poll_seconds=POLL_SECONDS, **_labels(), **controls), status
+        poll_seconds=POLL_SECONDS, **_labels(), **controls), status
 
 
 def actions(exercise: Exercise) -> list[str]:
