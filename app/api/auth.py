@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from functools import wraps
-from typing import Callable, TypeVar
+from typing import Callable, NoReturn, TypeVar
 
 from flask import g, request
 from flask_smorest import abort
 
-from app.models import Role, User
-from app.services import tokens
+from sqlalchemy.orm import Session
+
+from app.models import Role, Team, User
+from app.services import exercises, tokens
+from app.services.errors import ServiceError
 from app.web.context import db_session
 
 F = TypeVar("F", bound=Callable[..., object])
@@ -53,3 +56,17 @@ def require_api_role(role: Role) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorator
+
+
+def fail(exc: ServiceError) -> NoReturn:
+    """A service's refusal as the API's JSON error, with the service's status (404, 403, 409…)."""
+    abort(exc.status, message=str(exc))
+    raise AssertionError("abort() returned")  # pragma: no cover
+
+
+def team_for(session: Session, team_id: int) -> Team:
+    """The team the caller may see: staff any team of an exercise they run, a trainee only their own."""
+    try:
+        return exercises.get_team_for(session, api_user(), team_id)
+    except ServiceError as exc:
+        fail(exc)

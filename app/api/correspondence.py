@@ -14,13 +14,12 @@ from typing import Callable
 from flask import send_file, url_for
 from flask_smorest import abort
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from app.api.auth import api_user, authenticate_request, require_api_role
+from app.api.auth import api_user, authenticate_request, fail, require_api_role, team_for
 from app.api.parsing import Blueprint
 from app.models import Role, Team
-from app.services import correspondence, exercises
+from app.services import correspondence
 from app.services.errors import ServiceError
 from app.web.context import db_session
 
@@ -96,15 +95,6 @@ class SentSchema(Schema):
     message = fields.Int(attribute="id")
 
 
-def _fail(exc: ServiceError):  # type: ignore[no-untyped-def]
-    abort(exc.status, message=str(exc))
-
-
-def _team(session: Session, team_id: int) -> Team:
-    try:
-        return exercises.get_team_for(session, api_user(), team_id)
-    except ServiceError as exc:
-        _fail(exc)
 
 
 def _is_member(team: Team) -> bool:
@@ -115,7 +105,7 @@ def members_only(view: Callable) -> Callable:  # type: ignore[type-arg]
     """Refuse a caller who may not write as the route's team before its body is even read."""
     @wraps(view)
     def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not _is_member(_team(db_session(), kwargs["team_id"])):
+        if not _is_member(team_for(db_session(), kwargs["team_id"])):
             abort(403, message="only the team's members write its messages")
         return view(*args, **kwargs)
 
@@ -128,7 +118,7 @@ def members_only(view: Callable) -> Callable:  # type: ignore[type-arg]
 def list_threads(team_id: int):  # type: ignore[no-untyped-def]
     """The team's threads with the scenario's characters, most recently active first."""
     session = db_session()
-    return correspondence.threads(session, _team(session, team_id))
+    return correspondence.threads(session, team_for(session, team_id))
 
 
 @bp.route("/teams/<int:team_id>/threads/<int:thread_id>")
@@ -139,11 +129,11 @@ def get_thread(team_id: int, thread_id: int):  # type: ignore[no-untyped-def]
     A member of the team reading it marks the character's messages read, as the portal does.
     """
     session = db_session()
-    team = _team(session, team_id)
+    team = team_for(session, team_id)
     try:
         thread = correspondence.get_thread(session, team, thread_id)
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
     messages = correspondence.thread_messages(session, thread)
     files = correspondence.attachments_of(session, messages)
     dumped = []
@@ -167,11 +157,11 @@ def get_thread(team_id: int, thread_id: int):  # type: ignore[no-untyped-def]
 def download(team_id: int, attachment_id: int) -> Response:
     """An attachment of the team's messages, as a download."""
     session = db_session()
-    team = _team(session, team_id)
+    team = team_for(session, team_id)
     try:
         row = correspondence.get_attachment(session, team.exercise, attachment_id, team)
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
     response = send_file(BytesIO(row.data), mimetype=correspondence.download_type(row).split(";")[0],
                          as_attachment=True,
                          download_name=row.name, max_age=0, conditional=False, etag=False)
@@ -188,13 +178,13 @@ def write(body: dict, team_id: int):  # type: ignore[no-untyped-def]
     """Write to a character (``character``: a new thread) or reply (``thread``), optionally as one of its
     requests with its parameters; members of the team only."""
     session = db_session()
-    team = _team(session, team_id)
+    team = team_for(session, team_id)
     try:
         message = correspondence.write(session, team.exercise, team, api_user(), character_id=body["character"],
                                        thread_id=body["thread"], subject=body["subject"], body=body["text"],
                                        request_id=body["request"] or None, params=body["params"])
     except ServiceError as exc:
         session.rollback()
-        _fail(exc)
+        fail(exc)
     session.commit()
     return message

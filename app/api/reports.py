@@ -19,10 +19,10 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy.orm import Session
 from werkzeug.wrappers import Response
 
-from app.api.auth import api_user, authenticate_request, require_api_role
+from app.api.auth import api_user, authenticate_request, fail, require_api_role, team_for
 from app.api.parsing import Blueprint
-from app.models import ReportStatus, ReportVersion, Role, Team, User
-from app.services import exercises, reports
+from app.models import ReportStatus, ReportVersion, Role, User
+from app.services import reports
 from app.services.errors import ServiceError
 from app.web.context import db_session
 
@@ -39,22 +39,13 @@ class WriteSchema(Schema):
                       metadata={"description": "the report's base the text was written from"})
 
 
-def _fail(exc: ServiceError):  # type: ignore[no-untyped-def]
-    abort(exc.status, message=str(exc))
-
-
-def _team(session: Session, team_id: int) -> Team:
-    try:
-        return exercises.get_team_for(session, api_user(), team_id)
-    except ServiceError as exc:
-        _fail(exc)
 
 
 def members_only(view: Callable) -> Callable:  # type: ignore[type-arg]
     """Refuse a caller who may not write as the route's team before its body is even read."""
     @wraps(view)
     def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not any(m.user_id == api_user().id for m in _team(db_session(), kwargs["team_id"]).memberships):
+        if not any(m.user_id == api_user().id for m in team_for(db_session(), kwargs["team_id"]).memberships):
             abort(403, message="only the team's members write its reports")
         return view(*args, **kwargs)
 
@@ -109,7 +100,7 @@ def _conflict(exc: reports.DraftConflict) -> tuple[Response, int]:
 def list_reports(team_id: int):  # type: ignore[no-untyped-def]
     """The scenario's reports for this team, in order: due moment, timeliness, ``base``, draft and versions."""
     session = db_session()
-    team = _team(session, team_id)
+    team = team_for(session, team_id)
     views = reports.report_views(session, team.exercise, team)
     names = _names(session, [v for view in views for v in view.versions])
     return jsonify([_view(view, names) for view in views])
@@ -117,7 +108,7 @@ def list_reports(team_id: int):  # type: ignore[no-untyped-def]
 
 def _write(team_id: int, report_id: str, body: dict, hand_in: bool):  # type: ignore[no-untyped-def]
     session = db_session()
-    team = _team(session, team_id)
+    team = team_for(session, team_id)
     base = reports.Base.parse(body["base"])
     try:
         if hand_in:
@@ -129,7 +120,7 @@ def _write(team_id: int, report_id: str, body: dict, hand_in: bool):  # type: ig
         return _conflict(exc)
     except ServiceError as exc:
         session.rollback()
-        _fail(exc)
+        fail(exc)
     session.commit()
     return jsonify(_version(version, {api_user().id: api_user().display_name})), 201 if hand_in else 200
 

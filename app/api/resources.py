@@ -7,7 +7,7 @@ from typing import Callable
 from flask_smorest import abort
 from sqlalchemy.orm import Session
 
-from app.api.auth import api_user, authenticate_request, require_api_role
+from app.api.auth import api_user, authenticate_request, fail, require_api_role, team_for
 from app.api.parsing import Blueprint
 from app.api.schemas import (
     AdjustmentSchema,
@@ -36,17 +36,13 @@ for _blueprint in BLUEPRINTS:
     _blueprint.before_request(authenticate_request)
 
 
-def _fail(exc: ServiceError):  # type: ignore[no-untyped-def]
-    abort(exc.status, message=str(exc))
-
-
 def _exercise_to_run(session: Session, exercise_id: int) -> Exercise:
     """404 when there is no such exercise, 403 when the caller does not run it (``app.services.staff``)."""
     try:
         exercise = exercises.get_exercise(session, exercise_id)
         staff.require_runner(exercise, api_user())
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
     return exercise
 
 
@@ -100,7 +96,7 @@ def create_exercise(body: dict):  # type: ignore[no-untyped-def]
         exercise = exercises.create_exercise(session, scenario, draft, actor=api_user(), ip=client_ip())
     except ServiceError as exc:
         session.rollback()
-        _fail(exc)
+        fail(exc)
     session.commit()
     return exercise
 
@@ -113,7 +109,7 @@ def get_exercise(exercise_id: int):  # type: ignore[no-untyped-def]
     try:
         return exercises.get_exercise(db_session(), exercise_id)
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @exercise_bp.route("/exercises/<int:exercise_id>/<any(start, pause, resume, 'end-day', finish):action>",
@@ -132,7 +128,7 @@ def transition(body: dict, exercise_id: int, action: str):  # type: ignore[no-un
                                                         **options)
     except ServiceError as exc:
         session.rollback()
-        _fail(exc)
+        fail(exc)
     session.commit()
     return exercise
 
@@ -147,7 +143,7 @@ def scoreboard(exercise_id: int):  # type: ignore[no-untyped-def]
     try:
         return ledger.scoreboard(session, exercises.get_exercise(session, exercise_id))
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @exercise_bp.route("/exercises/<int:exercise_id>/teams/<int:number>/score-events")
@@ -177,7 +173,7 @@ def adjust(body: dict, exercise_id: int):  # type: ignore[no-untyped-def]
                               ip=client_ip())
     except ServiceError as exc:
         session.rollback()
-        _fail(exc)
+        fail(exc)
     session.commit()
     return event
 
@@ -186,7 +182,7 @@ def _team_by_number(session: Session, exercise_id: int, number: int) -> Team:
     try:
         exercise = exercises.get_exercise(session, exercise_id)
     except ServiceError as exc:
-        _fail(exc)
+        fail(exc)
     team = next((t for t in exercise.teams if t.number == number), None)
     if team is None:
         abort(404, message=f"exercise {exercise_id} has no team {number}")
@@ -198,10 +194,7 @@ def _team_by_number(session: Session, exercise_id: int, number: int) -> Team:
 @exercise_bp.response(200, TeamSchema)
 def get_team(team_id: int):  # type: ignore[no-untyped-def]
     """A team: staff see any team, a trainee only their own."""
-    try:
-        return exercises.get_team_for(db_session(), api_user(), team_id)
-    except ServiceError as exc:
-        _fail(exc)
+    return team_for(db_session(), team_id)
 
 
 @admin_bp.route("/users")
