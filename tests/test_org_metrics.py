@@ -164,7 +164,8 @@ def test_the_aar_quotes_the_team_s_reports_and_its_correspondence(staff, world) 
     assert -1 not in order and order == sorted(order), "in time order"
     assert "チームから 保守担当 みなとシステム保守 へ" in letters and "（依頼：端末の隔離）" in letters
     assert "保守担当 みなとシステム保守 からチームへ" in letters and "添付ファイル： syslog.txt" in letters
-    assert cells(letters, "端末の隔離")[2:5] == ["端末の隔離host: ws01", "完了", "isolate ws01: done"]
+    assert cells(letters, "端末の隔離")[2:4] == ["端末の隔離host: ws01", "完了"]
+    assert "isolate ws01: done" not in letters, "the engine's own result line is for the staff pages, not the report"
     timeline = section(html, "攻撃とチームの対応")
     assert "保守担当 みなとシステム保守 へ連絡：「vendor への連絡」" in timeline
     assert "保守担当 みなとシステム保守 から連絡：「隔離完了」" in timeline

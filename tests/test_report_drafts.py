@@ -251,7 +251,7 @@ def test_the_submit_button_asks_for_confirmation_and_save_does_not(pair) -> None
     save = re.search(r'<input[^>]*name="save_draft"[^>]*>', page).group(0)
     assert f'data-confirm="{CONFIRM}"' in submit
     assert "data-confirm" not in save
-    script = pair.sato_browser.get("/static/report.js")
+    script = pair.sato_browser.get("/static/site.js")  # on every page: a pressed button's data-confirm asks too
     assert script.status_code == 200 and b"event.submitter" in script.data
     script.close()
 

@@ -48,7 +48,7 @@ def test_the_instructor_sees_each_teams_range(client, db, auth) -> None:  # type
     auth.login("sensei1")
     page = client.get(f"/exercises/{exercise.id}").get_data(as_text=True)
     assert "準備完了" in page and "失敗" in page and "start-up command 1 failed" in page
-    assert "ws01: running" in page
+    assert "ws01: 稼働中" in page
     assert 'http-equiv="refresh"' not in page
     failed.state = RangeState.CREATING
     db.commit()
