@@ -135,14 +135,23 @@ def _rules(app: Flask) -> list[Rule]:
                   key=lambda r: (r.endpoint in ending, r.rule))
 
 
+# One hostile request that keeps a worker this long is a failure too (a regex that backtracks, a query
+# that scans a table for a huge number): generous, so a busy machine running tests in parallel never trips it.
+SLOW_REQUEST_SECONDS = 10
+
+
 def _send(client: FlaskClient, method: str, path: str, failures: list[str], **kwargs: Any) -> None:
+    started = time.monotonic()
     try:
         response = client.open(path, method=method, **kwargs)
     except Exception as exc:  # noqa: BLE001 - the app let an exception escape: that is what we look for
         failures.append(f"{method} {path[:120]} {kwargs_summary(kwargs)}: {type(exc).__name__}: {exc}"[:400])
         return
+    took = time.monotonic() - started
     if response.status_code >= 500:
         failures.append(f"{method} {path[:120]} {kwargs_summary(kwargs)}: {response.status_code}")
+    elif took > SLOW_REQUEST_SECONDS:
+        failures.append(f"{method} {path[:120]} {kwargs_summary(kwargs)}: took {took:.0f} s")
     response.close()
 
 
@@ -160,7 +169,6 @@ def test_no_route_answers_500(app: Flask, world: dict[str, Any], persona: Any) -
         headers["Authorization"] = f"Bearer {world['tokens'][persona]}"
     query_names, field_names = _query_names(), _form_field_names()
     failures: list[str] = []
-    started = time.monotonic()
     for rule in _rules(app):
         api = rule.rule.startswith("/api/")
         methods = sorted((rule.methods or set()) & {"GET", "POST"})
@@ -183,9 +191,7 @@ def test_no_route_answers_500(app: Flask, world: dict[str, Any], persona: Any) -
                 for raw in RAW_BODIES:
                     _send(client, "POST", path, failures, headers={**headers, "Content-Type": "application/json"},
                           data=raw)
-    elapsed = time.monotonic() - started
     assert failures == [], f"{len(failures)} request(s) failed:\n" + "\n".join(failures[:60])
-    assert elapsed < 50, f"the fuzz pass took {elapsed:.0f} s: keep it bounded"
 
 
 # The cases of the report, one by one -------------------------------------------------------------
