@@ -12,9 +12,11 @@ MO     := $(PO:.po=.mo)
 run: install system docker images setup
 	$(BIN)/mamori serve
 
-## make test: the whole test suite (starts Docker and builds images first).
+## make test: the whole test suite (starts Docker and builds images first), on TEST_WORKERS
+## pytest-xdist workers: most tests wait on containers, so three share two cores well.
+TEST_WORKERS ?= 3
 test: install browser docker images
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 install: $(STAMP) $(MO)
 

@@ -132,9 +132,33 @@ def auth(client: FlaskClient) -> AuthActions:
     return AuthActions(client)
 
 
+# The slowest tests (each bundled scenario's rehearsal takes minutes, the browser journey one or two).
+SLOW_FIRST = ("tests/test_rehearsal.py::", "tests/browser/test_journey.py::")
+
+
+def slow_first(items: list[pytest.Item], workers: int) -> list[pytest.Item]:
+    """With several xdist workers, put one slow test at the head of each worker's first batch.
+
+    xdist's load scheduling hands each worker a first batch of consecutive
+    tests (a quarter of its share), then more as it goes. Left where they are,
+    the rehearsals come last and run alone at the end; placed so, each worker
+    starts with one and they overlap with everything else.
+    """
+    slow = [item for item in items if item.nodeid.startswith(SLOW_FIRST)]
+    if workers < 2 or not slow:
+        return items
+    rest = [item for item in items if not item.nodeid.startswith(SLOW_FIRST)]
+    batch = max(len(items) // workers // 4, 2) - 1  # the others in a worker's first batch (LoadScheduling)
+    ordered: list[pytest.Item] = []
+    for worker in range(workers):
+        ordered += slow[worker:worker + 1] + rest[worker * batch:(worker + 1) * batch]
+    return ordered + slow[workers:] + rest[workers * batch:]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, run only the tests that use its database (the ``database_url`` fixture, or marked
-    ``postgres``): the others would repeat the SQLite pass exactly."""
+    """Order the slow tests for the workers; on PostgreSQL, run only the tests that use its database (the
+    ``database_url`` fixture, or marked ``postgres``): the others would repeat the SQLite pass exactly."""
+    items[:] = slow_first(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
     if not postgres_admin_url():
         return
     repeat = pytest.mark.skip(reason="uses no database: the SQLite pass runs it")
