@@ -69,18 +69,21 @@ def test_require_current_names_the_fix(empty_database: Database) -> None:
     migrate.require_current(empty_database)
 
 
-def test_upgrading_keeps_existing_exercises(empty_database: Database) -> None:
-    from sqlalchemy import text
+def _scenario_and_exercise(connection, state: str) -> None:  # type: ignore[no-untyped-def]
+    """One scenario and one exercise in *state*, written as the early schema has them (no models)."""
+    connection.execute(text(
+        "INSERT INTO scenarios (slug, version, content_hash, title_ja, title_en, level, days, "
+        "source_path, source_text, document, registered_at) VALUES ('s', '1', 'h', 'タイトル', 't', "
+        "'beginner', 1, 'p', 'x', '{}', CURRENT_TIMESTAMP)"))
+    connection.execute(text(
+        "INSERT INTO exercises (name, scenario_id, state, days, current_day, venue, created_at) "
+        "VALUES ('演習', (SELECT id FROM scenarios), :state, 1, 1, '', CURRENT_TIMESTAMP)"), {"state": state})
 
+
+def test_upgrading_keeps_existing_exercises(empty_database: Database) -> None:
     migrate.upgrade(empty_database, "0001")
     with empty_database.engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO scenarios (slug, version, content_hash, title_ja, title_en, level, days, "
-            "source_path, source_text, document, registered_at) VALUES ('s', '1', 'h', 'タイトル', 't', "
-            "'beginner', 1, 'p', 'x', '{}', CURRENT_TIMESTAMP)"))
-        connection.execute(text(
-            "INSERT INTO exercises (name, scenario_id, state, days, current_day, venue, created_at) "
-            "VALUES ('演習', (SELECT id FROM scenarios), 'draft', 1, 1, '', CURRENT_TIMESTAMP)"))
+        _scenario_and_exercise(connection, "draft")
     migrate.upgrade(empty_database)
     with empty_database.engine.connect() as connection:
         assert connection.execute(text("SELECT name FROM exercises")).scalar() == "演習"
@@ -117,13 +120,7 @@ def test_0007_gives_existing_users_generation_0_and_downgrades(empty_database: D
 def test_0011_gives_existing_report_versions_revision_1_and_downgrades(empty_database: Database) -> None:
     migrate.upgrade(empty_database, "0010")
     with empty_database.engine.begin() as connection:
-        connection.execute(text(
-            "INSERT INTO scenarios (slug, version, content_hash, title_ja, title_en, level, days, "
-            "source_path, source_text, document, registered_at) VALUES ('s', '1', 'h', 'タイトル', 't', "
-            "'beginner', 1, 'p', 'x', '{}', CURRENT_TIMESTAMP)"))
-        connection.execute(text(
-            "INSERT INTO exercises (name, scenario_id, state, days, current_day, venue, created_at) "
-            "VALUES ('演習', (SELECT id FROM scenarios), 'running', 1, 1, '', CURRENT_TIMESTAMP)"))
+        _scenario_and_exercise(connection, "running")
         connection.execute(text(
             "INSERT INTO teams (exercise_id, number, name) VALUES ((SELECT id FROM exercises), 1, 'Team 01')"))
         connection.execute(text(
