@@ -17,7 +17,7 @@ from typing import Protocol, Sequence
 
 from range import hostfw, labels
 from range.addressing import DEFAULT_POOL, SubnetPool
-from range.docker_backend import DockerBackend
+from range.docker_backend import DockerBackend, DockerFailure
 from range.errors import RangeError
 from range.provision import (
     Layout,
@@ -76,11 +76,11 @@ class DockerRangeEngine:
         self._port_lock = threading.Lock()
         self._reserved_ports: set[int] = set()
 
-    def _gateway_port(self) -> int:
-        """The lowest port of the range no gateway uses and that is free on the bind address."""
+    def _gateway_port(self, refused: frozenset[int] = frozenset()) -> int:
+        """The lowest port of the range no gateway uses, not *refused*, and free on the bind address."""
         with self._port_lock:
             gateways = self.backend.containers([*labels.filters(), f"{labels.ROLE}=gateway"])
-            taken = {port for c in gateways for port in c.published.values()} | self._reserved_ports
+            taken = {port for c in gateways for port in c.published.values()} | self._reserved_ports | refused
             for port in range(self.gateway_ports[0], self.gateway_ports[1] + 1):
                 if port not in taken and _bindable(self.bind_address, port):
                     self._reserved_ports.add(port)
@@ -90,26 +90,36 @@ class DockerRangeEngine:
         )
 
     def _new_gateway(self, spec: RangeSpec, plan: Layout) -> str:
-        """Create the team's gateway on a port no other gateway holds.
+        """Create and start the team's gateway on a port nothing else holds.
 
-        Two control planes on one Docker Engine (a web job and the command line, two
-        hosts' builders) can choose the same free port at the same moment: the port is
-        bound only when the container starts. So after creating, look again: of two
-        gateways asking for one port, the one created later gives way and tries the next.
+        The port is bound only when the container starts, and a free port can be
+        taken meanwhile: by another control plane on the same Docker Engine (a web
+        job and the command line, two hosts' builders) choosing it at the same moment,
+        or by any program of the host (the range lies within Linux's ephemeral ports,
+        so even an outgoing connection may hold one). So after creating, look again —
+        of two gateways asking for one port, the one created later gives way — and
+        start at once: a port found taken then is left for another.
         """
+        refused: set[int] = set()
         for _ in range(PORT_ATTEMPTS):
-            port = self._gateway_port()
+            port = self._gateway_port(frozenset(refused))
             try:
                 gateway_id = create_gateway(self.backend, spec, plan, self.bind_address, port)
             finally:
                 with self._port_lock:  # from now on the container's binding holds it
                     self._reserved_ports.discard(port)
             if not self._gives_way(gateway_id, port):
-                return gateway_id
+                try:
+                    self.backend.start(gateway_id)
+                    return gateway_id
+                except DockerFailure as exc:
+                    if not _port_in_use(exc):
+                        raise
+            refused.add(port)
             self.backend.remove_container(gateway_id)
             time.sleep(random.uniform(0.05, 0.3))
         raise RangeError(f"no gateway port could be held in {self.gateway_ports[0]}–{self.gateway_ports[1]}: "
-                         f"other builders took every one tried")
+                         f"others took every one tried ({', '.join(map(str, sorted(refused)))})")
 
     def _gives_way(self, gateway_id: str, port: int) -> bool:
         """Whether an older gateway (or, created at the same instant, a lower id) asks for *port* too."""
@@ -316,6 +326,12 @@ class DockerRangeEngine:
 
     def processes(self, exercise: str, team: str, host: str) -> list[ProcessInfo]:
         return self.backend.processes(self.container_id(exercise, team, host))
+
+
+def _port_in_use(exc: Exception) -> bool:
+    """Whether Docker could not start a container because its published port was taken meanwhile."""
+    text = str(exc).lower()
+    return "address already in use" in text or "port is already allocated" in text
 
 
 def _bindable(address: str, port: int) -> bool:

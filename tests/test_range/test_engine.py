@@ -317,7 +317,7 @@ def test_a_builder_that_chose_a_port_another_gateway_holds_gives_way(  # type: i
     racer = DockerRangeEngine(docker_backend)
     choices = iter([held])
     real_choice = racer._gateway_port
-    racer._gateway_port = lambda: next(choices, None) or real_choice()  # type: ignore[method-assign]
+    racer._gateway_port = lambda refused=frozenset(): next(choices, None) or real_choice(refused)  # type: ignore[method-assign]
     spec = small_range(exercise, "c")
     try:
         state = racer.provision(spec)
@@ -327,6 +327,29 @@ def test_a_builder_that_chose_a_port_another_gateway_holds_gives_way(  # type: i
         assert [g.status for g in gateways] == ["running"], "the clashing gateway was removed, the new one runs"
     finally:
         racer.teardown(exercise, "c")
+
+
+def test_a_port_some_other_program_took_meanwhile_is_left_for_another(  # type: ignore[no-untyped-def]
+        engine: DockerRangeEngine, two_teams, docker_backend) -> None:
+    # The gateway range lies within Linux's ephemeral ports: between the look and the start, any program
+    # (an outgoing connection, a test server) may bind the chosen port. The start fails; another port is used.
+    exercise, _specs = two_teams
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    racer = DockerRangeEngine(docker_backend)
+    choices = iter([taken])
+    real_choice = racer._gateway_port
+    racer._gateway_port = lambda refused=frozenset(): next(choices, None) or real_choice(refused)  # type: ignore[method-assign]
+    try:
+        state = racer.provision(small_range(exercise, "d"))
+        assert state.gateway_port and state.gateway_port != taken
+        gateways = docker_backend.containers(labels.filters(exercise, "d", labels.GATEWAY_HOST))
+        assert [g.status for g in gateways] == ["running"]
+    finally:
+        squatter.close()
+        racer.teardown(exercise, "d")
 
 
 def test_a_root_trainee_who_adds_a_route_out_still_gets_nowhere(engine: DockerRangeEngine, two_teams) -> None:  # type: ignore[no-untyped-def]
