@@ -28,7 +28,7 @@ from typing import Callable, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
-from app.models import Exercise, RangeState, TeamRange, User, utcnow
+from app.models import Exercise, RangeState, User, utcnow
 from app.services import audit, job_records, ranges, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, ServiceError
 from app.services.provisioning import PROVISIONABLE, TEARDOWN_FROM
@@ -134,7 +134,7 @@ def rebuild_failed(session: Session, settings: Settings, exercise: Exercise, *, 
     status = job_records.current(settings.instance_path, exercise.id)
     alive = status is not None and status.alive
     failed = [team.number for team, row in ranges.rows_for(session, exercise)
-              if row is not None and (row.state is RangeState.FAILED or (not alive and interrupted(row)))]
+              if row is not None and (row.state is RangeState.FAILED or (not alive and interrupted(row.state, row.step)))]
     if not failed and not alive:
         raise Conflict(N_("no team's range has failed: there is nothing to build again"))
     return _build(session, settings, exercise, failed or list(status.record.teams if status else ()),
@@ -149,20 +149,20 @@ def retry_team(session: Session, settings: Settings, exercise: Exercise, number:
                   now=now)
 
 
-def interrupted(row: TeamRange) -> bool:
-    """The row says a build was under way; true only when no job runs (its process is gone)."""
-    return row.state is RangeState.CREATING or (row.state is RangeState.PENDING and bool(row.step))
+def interrupted(state: str, step: str) -> bool:
+    """A range row (or the board's reading of it) says a build was under way: interrupted when no job runs."""
+    return state == RangeState.CREATING or (state == RangeState.PENDING and bool(step))
 
 
 def _build(session: Session, settings: Settings, exercise: Exercise, numbers: list[int], action: str, *,
            actor: User | None, ip: str, launcher: Launcher | None, now: datetime | None) -> JobStart:
     if exercise.state not in PROVISIONABLE:
         raise Conflict(N_("ranges can be built only before the exercise starts; reset a broken host instead"))
+    whole = len(numbers) == len(exercise.teams)
     argv = [mamori_program(), "exercise", "provision", str(exercise.id)]
-    if len(numbers) < len(exercise.teams):
-        for number in numbers:
-            argv += ["--team", str(number)]
-    name = "provision" if len(numbers) == len(exercise.teams) else "provision-team" + "-".join(map(str, numbers))
+    for number in () if whole else numbers:
+        argv += ["--team", str(number)]
+    name = "provision" if whole else "provision-team" + "-".join(map(str, numbers))
     record = job_records.JobRecord(job_records.PROVISION, tuple(numbers), actor=actor.login if actor else "")
     started = _claimed(settings, exercise, tuple(argv), f"exercise{exercise.id}-{name}", record, launcher, now)
     if started.joined:

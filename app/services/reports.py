@@ -249,7 +249,7 @@ def submit(session: Session, exercise: Exercise, team: Team, user: User, report_
     report = _writable_report(exercise, report_id)
     if text is not None:
         text = _checked_text(text)
-        if base is not None:
+        if base is not None:  # before the check below: a team-mate's hand-in reads as that, not "waiting"
             _check_base(session, team, user, report.id, text, base)
     pending = session.scalar(select(ReportVersion).where(
         ReportVersion.team_id == team.id, ReportVersion.report_id == report.id,

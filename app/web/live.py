@@ -170,8 +170,7 @@ def _readiness_context(exercise: Exercise) -> dict[str, object]:
             "job_line": range_text.progress_line(job) if job else "",
             "job_meta": range_text.job_meta(job) if job else "",
             # A build under way with no job alive: its process is gone (its team can be built again).
-            "interrupted": {t.number for t in board.teams if not running and
-                            (t.state == "creating" or (t.state == "pending" and t.step))},
+            "interrupted": {t.number for t in board.teams if not running and range_jobs.interrupted(t.state, t.step)},
             "has_ranges": any(t.hosts or t.state not in ("pending", "torn_down") for t in board.teams),
             "can_teardown": exercise.state in TEARDOWN_FROM}
 

@@ -89,6 +89,14 @@ def _filter_form() -> tuple[FilterForm, review.ExerciseFilter | None]:
     return form, criteria
 
 
+def _valid_filter() -> review.ExerciseFilter:
+    """The filter of a download: the same as the list's, and 400 when a field is wrong."""
+    _form, criteria = _filter_form()
+    if criteria is None:
+        abort(400)
+    return criteria
+
+
 @bp.route("/")
 @require_role(Role.INSTRUCTOR)
 def index() -> tuple[str, int]:
@@ -105,10 +113,7 @@ def index() -> tuple[str, int]:
 @bp.route("/export/exercises.<any(csv, json):fmt>")
 @require_role(Role.INSTRUCTOR)
 def export_exercises(fmt: str) -> Response:
-    _form, criteria = _filter_form()
-    if criteria is None:
-        abort(400)
-    table = exports.exercises_table(review.search(db_session(), criteria, limit=None))
+    table = exports.exercises_table(review.search(db_session(), _valid_filter(), limit=None))
     return _download(table, None, fmt, "exercises")
 
 
@@ -116,9 +121,7 @@ def export_exercises(fmt: str) -> Response:
 @require_role(Role.INSTRUCTOR)
 def export_participation(fmt: str) -> Response:
     """The participant counts of the listed exercises, per exercise and organisation, with totals."""
-    _form, criteria = _filter_form()
-    if criteria is None:
-        abort(400)
+    criteria = _valid_filter()
     session = db_session()
     rows = review.search(session, criteria, limit=None)
     counted = participation.count(session, [r.exercise for r in rows], organisation_id=criteria.organisation_id)
