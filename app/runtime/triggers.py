@@ -57,11 +57,11 @@ def _decide(inject: Inject, now: ClockReading, runs: dict[str, RunView]) -> Deci
         due = minutes(when.at) * 60.0
         return _on_day(inject, when.day, due, now)
     if isinstance(when, After):
-        parent = runs.get(when.after)
+        parent = runs.get(when.inject)
         if parent is None or parent.status in (RunStatus.HELD, RunStatus.REQUESTED, RunStatus.RUNNING):
             return None
         if parent.status in NOT_HAPPENING:
-            return Decision(inject, "skip", now.seconds, f"{when.after} did not happen ({parent.status.value})")
+            return Decision(inject, "skip", now.seconds, f"{when.inject} did not happen ({parent.status.value})")
         due = (parent.started_seconds or 0.0) + minutes(when.delay) * 60.0
         return _on_day(inject, parent.day, due, now)
     assert isinstance(when, When)

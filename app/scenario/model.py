@@ -186,11 +186,24 @@ class Service(Strict):
     protocol: Literal["tcp", "udp"] = "tcp"
 
 
+SourcePath = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./-]*$")]
+FileMode = Annotated[str, StringConstraints(pattern=r"^0?[0-7]{3,4}$")]
+
+
 class HostFile(Strict):
+    """A file placed on a host before it starts: ``content`` (text), or ``source`` in the scenario's folder.
+
+    A ``source`` that names a folder copies the whole folder to ``path``. Bundled
+    files are copied byte for byte (binary files too); ``{{variable}}``
+    placeholders are filled in ``content`` always, and in a source file only
+    with ``template: true`` (which requires UTF-8 text).
+    """
+
     path: Annotated[str, StringConstraints(pattern=r"^/.+")]
     content: str | None = Field(default=None, max_length=1_000_000)
-    source: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.][A-Za-z0-9_./-]*$")] | None = None
-    mode: Annotated[str, StringConstraints(pattern=r"^0?[0-7]{3,4}$")] = "0644"
+    source: SourcePath | None = None
+    template: bool = False
+    mode: FileMode = "0644"
     owner: Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")] = "root"
 
 
@@ -232,11 +245,26 @@ class At(Strict):
     at: HHMM
 
 
-class After(Strict):
-    """A moment relative to another inject's firing."""
+class Finished(Strict):
+    """An inject's actions have all finished (they run in real time while the clock may run faster)."""
 
-    after: Id
+    finished: Id
+
+
+class After(Strict):
+    """A moment relative to another inject: its firing (``after: ID``) or the end of its actions (``after: {finished: ID}``)."""
+
+    after: Id | Finished
     delay: HHMM = "00:00"
+
+    @property
+    def inject(self) -> str:
+        """The id of the inject this moment counts from."""
+        return self.after.finished if isinstance(self.after, Finished) else self.after
+
+    @property
+    def on_finish(self) -> bool:
+        return isinstance(self.after, Finished)
 
 
 class Condition(Strict):
@@ -509,6 +537,67 @@ class MessageStep(Strict):
 Step = Annotated[CommandStep | AnswerStep | ReportStep | MessageStep, Discriminator("do")]
 
 
+DebianPackage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]{1,80}$")]
+
+
+class ImageFile(Strict):
+    """A file baked into a scenario's image: ``content`` (text) or ``source`` (a file or folder in the scenario's folder)."""
+
+    path: Annotated[str, StringConstraints(pattern=r"^/.+")]
+    content: str | None = Field(default=None, max_length=1_000_000)
+    source: SourcePath | None = None
+    mode: FileMode = "0644"
+
+
+class ImageExtension(Strict):
+    """An image of the scenario's own: a role image with more Debian packages and files.
+
+    ``mamori images build`` bakes it into an image tagged by a hash of what it is made
+    from; hosts name it by ``id`` in ``image:`` like a role image.
+    """
+
+    id: Id
+    from_: Id = Field(alias="from")
+    description: Text | None = None
+    packages: list[DebianPackage] = Field(default=[], max_length=100)
+    files: list[ImageFile] = Field(default=[], max_length=200)
+
+
+VariableValue = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class Variable(Strict):
+    """A value drawn for each team (against answer sharing), used as ``{{id}}`` in the scenario's texts.
+
+    Exactly one of: ``values`` (one of a list), ``between`` (an integer, both ends
+    included) or ``generate`` (a fresh value of a kind). ``distinct``: no two teams of
+    an exercise get the same value while the pool allows it.
+    """
+
+    id: ParamName
+    description: Text | None = None
+    values: list[VariableValue] | None = Field(default=None, min_length=1, max_length=1000)
+    between: Annotated[list[int], Field(min_length=2, max_length=2)] | None = None
+    generate: Literal["password", "hex", "word", "username", "ipv4", "domain"] | None = None
+    length: Annotated[int, Field(ge=4, le=64)] = 12  # password, hex
+    subnet: IPv4Network | None = None  # ipv4: drawn from this network (its host addresses)
+    suffix: Annotated[str, StringConstraints(pattern=r"^[a-z0-9.-]{1,60}$")] | None = None  # domain: e.g. example
+    distinct: bool = True
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "Variable":
+        given = [name for name in ("values", "between", "generate") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of values, between or generate")
+        if self.between is not None and self.between[0] > self.between[1]:
+            raise ValueError(f"between: {self.between[0]} is greater than {self.between[1]}")
+        if self.subnet is not None and self.generate != "ipv4":
+            raise ValueError("subnet is for generate: ipv4")
+        if self.suffix is not None and self.generate != "domain":
+            raise ValueError("suffix is for generate: domain")
+        return self
+
+
 class Scenario(Strict):
     """A whole scenario file."""
 
@@ -522,6 +611,8 @@ class Scenario(Strict):
     attack_techniques: list[Annotated[str, StringConstraints(pattern=r"^T[0-9]{4}(\.[0-9]{3})?$")]] = []
     round_seconds: Annotated[int, Field(ge=10, le=900)] = 60
     expectations: Expectations = Expectations()
+    variables: list[Variable] = []
+    images: list[ImageExtension] = []
     story: Story
     network: Network
     injects: list[Inject] = []

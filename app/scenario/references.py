@@ -147,8 +147,8 @@ def _moment(s: Scenario, loc: Loc, moment: Any, injects: set[str]) -> Found:
     if isinstance(moment, At):
         yield from _day_rules(s, loc, moment.day, moment.at)
     elif isinstance(moment, After):
-        if moment.after not in injects:
-            yield (*loc, "after"), f"unknown inject {moment.after!r}"
+        if moment.inject not in injects:
+            yield (*loc, "after"), f"unknown inject {moment.inject!r}"
 
 
 def _injects(s: Scenario, files: Path) -> Found:
@@ -164,7 +164,7 @@ def _injects(s: Scenario, files: Path) -> Found:
             yield from _condition_refs(s, (*at, "when", "condition"), when.condition)
         else:
             yield from _moment(s, (*at, "when"), when, inject_ids)
-            if isinstance(when, After) and when.after == inject.id:
+            if isinstance(when, After) and when.inject == inject.id:
                 yield (*at, "when", "after"), "an inject cannot wait for itself"
         for field in ("condition", "skip_if"):
             if getattr(inject, field) is not None:
@@ -381,8 +381,8 @@ def _after_cycles_and_times(s: Scenario) -> Found:
     by_id = {inject.id: (i, inject) for i, inject in enumerate(s.injects)}
     for i, inject in enumerate(s.injects):
         chain, current = [inject.id], inject
-        while isinstance(current.when, After) and current.when.after in by_id:
-            nxt = current.when.after
+        while isinstance(current.when, After) and current.when.inject in by_id:
+            nxt = current.when.inject
             if nxt in chain:
                 if nxt == inject.id and len(chain) > 1:
                     yield ("injects", i, "when", "after"), "cycle in after chain: " + " → ".join([*chain, nxt])

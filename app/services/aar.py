@@ -393,6 +393,6 @@ def _model_step(step: Step, model: Any) -> ModelStep:
     elif step.do == "report":
         subject = next((r.title for r in model.reports if r.id == step.report), None)
     if isinstance(step.at, After):
-        title = next((i.title for i in model.injects if i.id == step.at.after), Text(ja=step.at.after, en=step.at.after))
+        title = next((i.title for i in model.injects if i.id == step.at.inject), Text(ja=step.at.inject, en=step.at.inject))
         return ModelStep(step, after=title, delay=step.at.delay, subject=subject)
     return ModelStep(step, day=step.at.day, at=step.at.at, subject=subject)

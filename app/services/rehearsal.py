@@ -562,7 +562,7 @@ def judge_injects(injects: Sequence[Inject], runs: Mapping[str, Mapping[str, Inj
             if run is not None and run.status is RunStatus.DONE:
                 continue
             conditional = isinstance(inject.when, When) or inject.skip_if is not None
-            parent = runs[team].get(inject.when.after) if isinstance(inject.when, After) else None
+            parent = runs[team].get(inject.when.inject) if isinstance(inject.when, After) else None
             if conditional or (parent is not None and parent.status is not RunStatus.DONE):
                 continue
             state = run.status.value if run is not None else "記録なし"
@@ -626,7 +626,7 @@ def _due(session: Session, exercise: Exercise, team: Team, moment: At | After) -
     if isinstance(moment, At):
         return ledger.at(exercise, moment.day, minutes(moment.at) * 60.0).timeline
     run = session.scalar(select(InjectRun).where(
-        InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id, InjectRun.inject_id == moment.after))
+        InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id, InjectRun.inject_id == moment.inject))
     if run is None or run.status not in FINISHED or run.started_seconds is None:
         return None
     return ledger.at(exercise, run.day, run.started_seconds).timeline + minutes(moment.delay) * 60.0
@@ -651,7 +651,7 @@ def _describe(step: Any) -> str:
 def _moment(moment: At | After) -> str:
     if isinstance(moment, At):
         return f"{moment.day} 日目 {moment.at}"
-    return f"{moment.after} の {moment.delay} 後"
+    return f"{moment.inject} の {moment.delay} 後"
 
 
 def _hhmm(seconds: float) -> str:

@@ -200,7 +200,7 @@ def timeliness(session: Session, exercise: Exercise) -> dict[tuple[int, str], Ti
     """Every team's due moment and first submission of every report, by (team id, report id): two queries."""
     model = scenarios.parsed(exercise.scenario)
     started: dict[tuple[int, str], float] = {}
-    after = {r.due.after for r in model.reports if not isinstance(r.due, At)}
+    after = {r.due.inject for r in model.reports if not isinstance(r.due, At)}
     if after:
         for team_id, inject_id, day, seconds in session.execute(
                 select(InjectRun.team_id, InjectRun.inject_id, InjectRun.day, InjectRun.started_seconds).where(
@@ -219,7 +219,7 @@ def timeliness(session: Session, exercise: Exercise) -> dict[tuple[int, str], Ti
             if isinstance(due, At):
                 at: float | None = ledger.at(exercise, due.day, minutes(due.at) * 60.0).timeline
             else:
-                begun = started.get((team.id, due.after))
+                begun = started.get((team.id, due.inject))
                 at = None if begun is None else begun + minutes(due.delay) * 60.0
             found[(team.id, report.id)] = Timeliness(report, at, firsts.get((team.id, report.id)))
     return found

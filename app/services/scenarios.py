@@ -164,7 +164,7 @@ def describe(scenario: Scenario) -> str:
 
 def _moment_text(moment: object) -> str:
     if hasattr(moment, "after"):
-        return f"{moment.after}+{moment.delay}"  # type: ignore[attr-defined]
+        return f"{moment.inject}+{moment.delay}"  # type: ignore[attr-defined]
     if hasattr(moment, "condition"):
         return f"day {moment.day} when {conditions.describe(moment.condition)}"  # type: ignore[attr-defined]
     return f"day {moment.day} {moment.at}"  # type: ignore[attr-defined]

@@ -188,8 +188,8 @@ def attacks(model: Any) -> list[str]:
         if check.phase in ("contain", "recover") and check.active_from and check.active_from not in found:
             found.append(check.active_from)
     for task in model.tasks:
-        if task.detects and isinstance(task.opens, After) and task.opens.after not in found:
-            found.append(task.opens.after)
+        if task.detects and isinstance(task.opens, After) and task.opens.inject not in found:
+            found.append(task.opens.inject)
     return found
 
 
@@ -237,7 +237,7 @@ def _team_metrics(exercise: Exercise, model: Any, team: Team, measured: list[str
             result.append(AttackMetrics(attack, None, {m: None for m in METRICS}))
             continue
         fired = ledger.at(exercise, run.day, run.started_seconds).timeline
-        tied = [t.id for t in detecting if isinstance(t.opens, After) and t.opens.after == attack]
+        tied = [t.id for t in detecting if isinstance(t.opens, After) and t.opens.inject == attack]
         tasks = set(tied or [t.id for t in detecting])
 
         def phase(name: str) -> set[str]:

@@ -47,7 +47,7 @@ def reached(session: Session, exercise: Exercise, team: Team, moment_rule: At | 
         return (now.day, now.seconds) >= (moment_rule.day, minutes(moment_rule.at) * 60.0)
     run = session.scalar(select(InjectRun).where(
         InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id,
-        InjectRun.inject_id == moment_rule.after))
+        InjectRun.inject_id == moment_rule.inject))
     if run is None or run.status not in FINISHED or run.started_seconds is None:
         return False
     started = ledger.at(exercise, run.day, run.started_seconds)
