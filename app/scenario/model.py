@@ -236,6 +236,9 @@ class Network(Strict):
     segments: list[Segment] = Field(min_length=1)
     access_segments: list[Id] = Field(min_length=1)
     hosts: list[Host] = Field(min_length=1)
+    # The range's own DNS server (a host with the dns role image): every host resolves the
+    # range's names through it, and hidden hosts' aliases are no longer written to /etc/hosts.
+    dns: HostId | None = None
 
 
 class At(Strict):
