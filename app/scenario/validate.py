@@ -12,7 +12,7 @@ from typing import Any, Iterable
 
 from pydantic import ValidationError
 
-from app.scenario import safe_yaml
+from app.scenario import safe_yaml, variable_rules, variables
 from app.scenario.model import Scenario
 from app.scenario.references import cross_check
 from scoring.checks import REMOVED_CHECK_TYPES
@@ -68,13 +68,14 @@ def validate_file(path: Path) -> Validated:
     if not isinstance(document.data, dict):
         return Validated(None, [Problem(path, 1, "", "a scenario is a mapping of fields (id, title, …)")], raw, text)
     try:
-        scenario = Scenario.model_validate(document.data)
+        scenario = Scenario.model_validate(variables.with_samples(document.data))  # placeholders filled
     except ValidationError as exc:
         problems = [_from_pydantic(path, document, error) for error in exc.errors()]
         return Validated(None, _unique(problems), raw, text)
     problems = [
         Problem(path, document.line_of(loc), format_path(loc), message)
-        for loc, message in cross_check(scenario, files_dir(path))
+        for loc, message in cross_check(scenario, files_dir(path)) + variable_rules.problems(
+            document.data, scenario, files_dir(path))
     ]
     return Validated(scenario, _unique(problems), raw, text)
 
