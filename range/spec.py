@@ -83,6 +83,7 @@ class RangeSpec:
     gateway_user: str
     gateway_password: str
     fixed_subnets: tuple[tuple[str, str], ...] = ()  # (segment, subnet): one team per engine then
+    dns: str | None = None  # the host that is the range's DNS server (None: names in /etc/hosts only)
 
     def host(self, name: str) -> HostSpec:
         for host in self.hosts:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from app.models import Exercise, RangeHost, RangeState, Team, TeamRange
 from app.scenario.model import Host as HostModel
 from app.scenario.model import Scenario as ScenarioModel
-from app.services import accounts, scenarios
+from app.services import accounts, images, scenarios
 from app.services.errors import N_, InvalidInput, NotFound
 from range.images import image_tag
 from range.spec import Account, HostSpec, PlacedFile, RangeSpec, ServicePort
@@ -57,16 +57,17 @@ def compile_model(model: ScenarioModel, bundle: dict[str, str], *, exercise: str
         exercise=exercise,
         team=team,
         segments=tuple(segment.id for segment in model.network.segments),
-        hosts=tuple(_host(host, bundle) for host in model.network.hosts),
+        hosts=tuple(_host(host, bundle, images.host_image(model, bundle, host.image)) for host in model.network.hosts),
         access_segments=tuple(model.network.access_segments),
         gateway_image=image_tag(GATEWAY_IMAGE),
         gateway_user=gateway_user,
         gateway_password=gateway_password,
         fixed_subnets=tuple((s.id, str(s.subnet)) for s in model.network.segments if s.subnet is not None),
+        dns=model.network.dns,
     )
 
 
-def _host(host: HostModel, bundle: dict[str, str]) -> HostSpec:
+def _host(host: HostModel, bundle: dict[str, str], image: str) -> HostSpec:
     files = []
     for placed in host.files:
         if placed.source is not None:
@@ -79,7 +80,7 @@ def _host(host: HostModel, bundle: dict[str, str]) -> HostSpec:
         files.append(PlacedFile(placed.path, content, int(placed.mode, 8), placed.owner))
     return HostSpec(
         name=host.id,
-        image=image_tag(host.image),
+        image=image,
         segments=tuple(link.id for link in host.segments),
         aliases=tuple(host.aliases),
         accounts=tuple(Account(a.user, a.password, a.sudo, a.shell) for a in host.accounts),
