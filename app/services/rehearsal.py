@@ -59,13 +59,13 @@ from app.scenario.model import (
     After, At, CommandStep, Expectations, Inject, MessageStep, ReportStep, Scenario, When, minutes,
 )
 from app.services import (
-    accounts, correspondence, exercises, ledger, lifecycle, provisioning, ranges, reports, scenarios, scores, tasks,
+    accounts, correspondence, exercises, images, ledger, lifecycle, provisioning, ranges, reports, scenarios, scores,
+    tasks,
 )
 from app.services.errors import N_, InvalidInput, ServiceError
 from range import labels, ssh
 from range.engine import DockerRangeEngine
 from range.errors import RangeError
-from range.images import build_image
 from range.probes import RangeProbe
 from scoring.probe import ProbeError
 
@@ -163,8 +163,9 @@ def rehearse(source: Path, range_engine: DockerRangeEngine, *, teams: int = 3, s
     except ScenarioError as exc:
         return RehearsalResult(source.stem, "", (), tuple(exc.problems))
     say(f"シナリオ {loaded.slug}（{loaded.title_ja}）を検証しました")
-    for name in sorted({h.image for h in loaded.scenario.network.hosts} | {ranges.GATEWAY_IMAGE}):
-        build_image(range_engine.backend, name, log=lambda line: None if line.startswith(" ") else say(line))
+    # Role images and the scenario's own extensions that are not built yet (only then is the mirror needed).
+    images.build(range_engine.backend, [images.for_scenario(str(source), loaded.scenario, loaded.bundle())],
+                 log=lambda line: None if line.startswith(" ") else say(line))
     workdir = Path(tempfile.mkdtemp(prefix="mamori-rehearsal-"))
     database = Database(f"sqlite:///{workdir / 'rehearsal.sqlite3'}")
     instance = instance_id or f"rh{secrets.token_hex(3)}"
