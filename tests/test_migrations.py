@@ -137,3 +137,23 @@ def test_0011_gives_existing_report_versions_revision_1_and_downgrades(empty_dat
     assert "revision" not in columns
     with empty_database.engine.connect() as connection:
         assert connection.execute(text("SELECT text FROM report_versions")).scalar() == "下書き"
+
+
+def test_0012_adds_team_variables_keeping_teams_and_downgrades(empty_database: Database) -> None:
+    migrate.upgrade(empty_database, "0011")
+    with empty_database.engine.begin() as connection:
+        _scenario_and_exercise(connection, "running")
+        connection.execute(text(
+            "INSERT INTO teams (exercise_id, number, name) VALUES ((SELECT id FROM exercises), 1, 'Team 01')"))
+
+    migrate.upgrade(empty_database, "0012")
+    with empty_database.engine.begin() as connection:
+        assert connection.execute(text("SELECT name, variables FROM teams")).one() == ("Team 01", None)
+        assert connection.execute(text("SELECT variable_seed FROM exercises")).scalar() is None
+        connection.execute(text("UPDATE teams SET variables = '{\"c2_domain\": \"x.example\"}'"))
+
+    migrate.downgrade(empty_database, "0011")
+    assert "variables" not in {c["name"] for c in inspect(empty_database.engine).get_columns("teams")}
+    assert "variable_seed" not in {c["name"] for c in inspect(empty_database.engine).get_columns("exercises")}
+    with empty_database.engine.connect() as connection:
+        assert connection.execute(text("SELECT name FROM teams")).scalar() == "Team 01"

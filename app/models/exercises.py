@@ -74,6 +74,8 @@ class Exercise(Base):
     ends_on: Mapped[date | None] = mapped_column(Date)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Teams' variables are drawn from this seed and their number (app.services.scenarios.team_values).
+    variable_seed: Mapped[str | None] = mapped_column(String(32))
 
     scenario: Mapped[Scenario] = relationship()
     prefecture: Mapped[Prefecture | None] = relationship()
@@ -116,6 +118,8 @@ class Team(Base):
     exercise_id: Mapped[int] = mapped_column(ForeignKey("exercises.id", ondelete="CASCADE"))
     number: Mapped[int] = mapped_column(Integer)
     name: Mapped[str] = mapped_column(String(100))
+    # The scenario's variables as drawn for this team, fixed once drawn (None until first needed).
+    variables: Mapped[dict | None] = mapped_column(JSON)
 
     exercise: Mapped[Exercise] = relationship(back_populates="teams")
     memberships: Mapped[list["Membership"]] = relationship(
