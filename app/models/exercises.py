@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import date, datetime
 
 from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Integer, String, Text, UniqueConstraint, false as sa_false
@@ -75,7 +76,7 @@ class Exercise(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Teams' variables are drawn from this seed and their number (app.services.scenarios.team_values).
-    variable_seed: Mapped[str | None] = mapped_column(String(32))
+    variable_seed: Mapped[str | None] = mapped_column(String(32), default=lambda: secrets.token_hex(16))
 
     scenario: Mapped[Scenario] = relationship()
     prefecture: Mapped[Prefecture | None] = relationship()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.scenario import safe_yaml
 from app.scenario.model import Scenario
 from app.scenario.validate import files_dir, validate_file
 
@@ -55,6 +56,8 @@ class ScenarioFile:
 
     @property
     def document(self) -> dict[str, Any]:
+        if self.scenario.variables:  # as written: its placeholders are filled for each team
+            return safe_yaml.load(self.text).data
         return self.scenario.model_dump(mode="json", by_alias=True, exclude_none=True)
 
     def bundle(self) -> dict[str, str]:

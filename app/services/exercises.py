@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from app.models import Exercise, Membership, Prefecture, Role, Scenario, Team, User
 from app.models.exercises import ExerciseStaff
-from app.services import audit, staff
+from app.services import audit, scenarios, staff
 from app.services.errors import N_, Forbidden, InvalidInput, NotFound
 from app.services.text import is_plain_text
 
@@ -64,6 +64,8 @@ def create_exercise(
         created_by=actor,
     )
     exercise.teams = [Team(number=n, name=team_name(n)) for n in range(1, draft.team_count + 1)]
+    for team in exercise.teams:  # drawn now and fixed: the values never change afterwards
+        scenarios.team_values(team)
     if actor is not None:  # the creator runs it; one made from the CLI is left to the administrators
         exercise.staff = [ExerciseStaff(user=actor, added_by_id=actor.id)]
     session.add(exercise)

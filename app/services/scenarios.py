@@ -1,16 +1,23 @@
 """Registering scenario files in the database, one row per content version."""
 from __future__ import annotations
 
+import base64
+import copy
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
+from typing import Any, Callable
+
+from pydantic import ValidationError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Scenario, User
+from app.models import Scenario, Team, User
 from app.scenario import ScenarioError, ScenarioFile, load_scenario_file
-from app.scenario import conditions
+from app.scenario import conditions, variables
+from app.scenario.validate import strip_tags
 from app.scenario.model import Scenario as ScenarioModel
 from app.services import audit
 from app.services.errors import N_, NotFound
@@ -88,7 +95,7 @@ def get_latest(session: Session, slug: str) -> Scenario:
     return scenario
 
 
-_parsed: dict[tuple[int, str], ScenarioModel] = {}
+_parsed: dict[tuple[Any, ...], ScenarioModel] = {}
 _parsed_lock = Lock()
 
 
@@ -98,16 +105,93 @@ def parsed(scenario: Scenario) -> ScenarioModel:
     Parsed once per process: a registered version never changes (a new one is
     a new row). Callers read the model and never change it.
     """
-    key = (scenario.id, scenario.content_hash)
+    return _cached((scenario.id, scenario.content_hash), lambda: _as_written(scenario.document))
+
+
+def _cached(key: tuple[Any, ...], make: Callable[[], ScenarioModel]) -> ScenarioModel:
     with _parsed_lock:
         found = _parsed.get(key)
     if found is None:
-        found = ScenarioModel.model_validate(scenario.document)
+        found = make()
         with _parsed_lock:
-            if len(_parsed) > 64:
+            if len(_parsed) > 256:
                 _parsed.clear()
             _parsed[key] = found
     return found
+
+
+def _as_written(document: dict[str, Any]) -> ScenarioModel:
+    """The model with its ``{{placeholders}}`` as written, for views of the scenario in general.
+
+    A field whose type cannot hold a placeholder (a DNS alias, a user name) shows the
+    first possible value instead, so the model still validates.
+    """
+    if not document.get("variables"):
+        return ScenarioModel.model_validate(document)
+    data, samples = copy.deepcopy(document), variables.sample(variables.declared(document))
+    for _ in range(4):
+        try:
+            return ScenarioModel.model_validate(data)
+        except ValidationError as exc:
+            for error in exc.errors():
+                _fill_at(data, strip_tags(tuple(error["loc"])), samples)
+    return ScenarioModel.model_validate(variables.with_samples(document))
+
+
+def _fill_at(data: Any, loc: tuple[str | int, ...], samples: dict[str, str]) -> None:
+    """Fill the placeholders of the deepest node of *data* that *loc* reaches."""
+    parent, key = None, None
+    node = data
+    for part in loc:
+        inside = (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and part < len(node))
+        if not inside:
+            break
+        parent, key, node = node, part, node[part]  # type: ignore[index]
+    if parent is not None:
+        parent[key] = variables.render(node, samples)  # type: ignore[index]
+
+
+def for_team(team: Team) -> ScenarioModel:
+    """The exercise's scenario with *team*'s variables filled: what acts for or is shown to one team."""
+    scenario = team.exercise.scenario
+    values = team_values(team)
+    if not values:
+        return parsed(scenario)
+    key = (scenario.id, scenario.content_hash, tuple(sorted(values.items())))
+    return _cached(key, lambda: ScenarioModel.model_validate(variables.render(scenario.document, values)))
+
+
+def team_values(team: Team) -> dict[str, str]:
+    """*team*'s drawn values, drawn (from the exercise's seed and the team's number) the first time.
+
+    Stored on the team and never drawn again: renaming the team or registering a new
+    version of the scenario leaves them as they are (a variable the stored values lack
+    is drawn then).
+    """
+    declared = parsed(team.exercise.scenario).variables
+    stored = dict(team.variables or {})
+    if all(v.id in stored for v in declared):
+        return {v.id: str(stored[v.id]) for v in declared}
+    exercise = team.exercise
+    if exercise.variable_seed is None:
+        exercise.variable_seed = secrets.token_hex(16)
+    drawn = variables.draw(list(declared), exercise.variable_seed, team.number)
+    team.variables = {**drawn, **stored}
+    return {v.id: str(team.variables[v.id]) for v in declared}
+
+
+def bundle_for_team(team: Team) -> dict[str, str]:
+    """The bundled files with the sources marked ``template: true`` filled with *team*'s values."""
+    bundle = dict(team.exercise.scenario.bundle or {})
+    values = team_values(team)
+    sources = {f.source for h in parsed(team.exercise.scenario).network.hosts for f in h.files
+               if f.template and f.source is not None}
+    for name, encoded in bundle.items():
+        if any(name == source or name.startswith(source.rstrip("/") + "/") for source in sources):
+            text = base64.b64decode(encoded).decode("utf-8")
+            bundle[name] = base64.b64encode(variables.render_text(text, values).encode("utf-8")).decode("ascii")
+    return bundle
 
 
 def forget_parsed() -> None:

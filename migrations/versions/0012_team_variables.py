@@ -21,6 +21,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('variable_seed', sa.String(length=32), nullable=True))
     with op.batch_alter_table('teams', schema=None) as batch_op:
         batch_op.add_column(sa.Column('variables', sa.JSON(), nullable=True))
+    # Exercises made before variables draw from a seed of their id (they have no variables yet).
+    op.execute("UPDATE exercises SET variable_seed = 'exercise-' || CAST(id AS VARCHAR(20))")
 
 
 def downgrade() -> None:
