@@ -114,6 +114,27 @@ class DockerBackend:
         repository, _, version = target.partition(":")
         self.client.images.get(source).tag(repository, version or "latest")
 
+    def image_config(self, tag: str) -> dict[str, Any]:
+        """The image's run configuration (``Cmd``, ``ExposedPorts``, ``Labels``...)."""
+        try:
+            return dict(self.api.inspect_image(tag).get("Config") or {})
+        except ImageNotFound:
+            raise DockerFailure(f"image {tag} does not exist (run `mamori images build`)") from None
+
+    def start_probe(self, image: str, labels: Mapping[str, str]) -> str:
+        """Start a container of *image* that only sleeps: no network, none of the image's start-up."""
+        try:
+            created = self.api.create_container(
+                image, entrypoint=["sleep", "infinity"], command=[], labels=dict(labels),
+                host_config=self.api.create_host_config(network_mode="none", init=True),
+            )
+            self.api.start(created["Id"])
+        except ImageNotFound:
+            raise DockerFailure(f"image {image} does not exist (run `mamori images build`)") from None
+        except DockerException as exc:
+            raise DockerFailure(f"starting a probe of {image} failed: {_short(exc)}") from None
+        return str(created["Id"])
+
     def remove_image(self, tag: str) -> None:
         try:
             self.client.images.remove(tag, force=True)
