@@ -5,6 +5,15 @@ anything large: files over the size limit, bytes that are not UTF-8, anchors
 and aliases (the "billion laughs" bomb), tags that would construct objects,
 nesting deeper than a scenario ever needs, duplicate keys, too many nodes.
 Times like ``00:20`` stay strings (YAML 1.1 would read them as base-60 ints).
+
+Syntax errors carry their column and a hint, all of them at once where the
+text allows (``yaml_hints``). A file libyaml reads is also read with PyYAML's
+pure-Python parser, the one many editors and linters use: where the two
+grammars differ (a ``?`` inside ``{…}``), the file is refused with a hint, so
+it reads the same everywhere. Both parsers rather than a YAML 1.2 parser: no
+new dependency, and the check is exactly "the parsers authors' tools use agree".
+The pure-Python pass runs only on a file libyaml accepted within the node
+limit, which keeps it to a fraction of a second.
 """
 from __future__ import annotations
 
@@ -13,8 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
+from yaml import SafeLoader as _PortableLoader
 from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from app.scenario import yaml_hints
 
 try:  # libyaml's parser when present: the same grammar, much faster
     from yaml import CSafeLoader as _BaseLoader
@@ -23,18 +35,24 @@ except ImportError:  # pragma: no cover - PyYAML wheels ship libyaml
 
 MAX_BYTES = 256 * 1024
 MAX_DEPTH = 30
-MAX_NODES = 100_000
+MAX_NODES = 25_000  # a bundled scenario has ~4,000; bounds the pure-Python pass too
 
 Path = tuple[str | int, ...]
 
 
 class YamlProblem(Exception):
-    """The file cannot be read as a scenario document; ``line`` is 1-based."""
+    """The file cannot be read as a scenario document; ``line`` and ``column`` are 1-based.
 
-    def __init__(self, line: int, message: str) -> None:
+    ``found`` holds every problem (several syntax errors at once), this one first.
+    """
+
+    def __init__(self, line: int, message: str, column: int | None = None,
+                 others: tuple["YamlProblem", ...] = ()) -> None:
         super().__init__(message)
         self.line = line
         self.message = message
+        self.column = column
+        self.found: tuple[YamlProblem, ...] = (self, *others)
 
 
 class _Loader(_BaseLoader):  # type: ignore[misc, valid-type]
@@ -85,6 +103,7 @@ def decode(raw: bytes) -> str:
 
 def load(text: str) -> Document:
     _scan_events(text)
+    _check_portable(text)
     try:
         loader = _Loader(text)
         try:
@@ -92,7 +111,7 @@ def load(text: str) -> Document:
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        raise _problem(exc) from None
+        raise _problem(exc, text) from None
     if node is None:
         raise YamlProblem(1, "the file is empty")
     lines: dict[Path, int] = {}
@@ -132,7 +151,32 @@ def _scan_events(text: str) -> None:
             elif type(event).__name__ in ("SequenceEndEvent", "MappingEndEvent"):
                 depth -= 1
     except yaml.YAMLError as exc:
-        raise _problem(exc) from None
+        raise _syntax(text, exc, _parse_libyaml) from None
+
+
+def _parse_libyaml(text: str) -> None:
+    for _ in yaml.parse(text, Loader=_Loader):
+        pass
+
+
+def _parse_portable(text: str) -> None:
+    for _ in yaml.parse(text, Loader=_PortableLoader):
+        pass
+
+
+def _check_portable(text: str) -> None:
+    """Refuse what libyaml reads but PyYAML's pure-Python parser (editors', linters') does not."""
+    try:
+        _parse_portable(text)
+    except yaml.YAMLError as exc:
+        raise _syntax(text, exc, _parse_portable, "other YAML parsers (PyYAML's SafeLoader) refuse this") from None
+
+
+def _syntax(text: str, first: yaml.YAMLError, parse: yaml_hints.Parse, prefix: str = "not valid YAML") -> YamlProblem:
+    found = yaml_hints.all_errors(text, parse, first, prefix)
+    problems = [YamlProblem(line, message, column) for line, column, message in found]
+    head, *others = problems
+    return YamlProblem(head.line, head.message, head.column, tuple(others))
 
 
 def _check_nodes(node: Node, path: Path, lines: dict[Path, int]) -> None:
@@ -153,8 +197,6 @@ def _check_nodes(node: Node, path: Path, lines: dict[Path, int]) -> None:
             _check_nodes(item, (*path, index), lines)
 
 
-def _problem(exc: yaml.YAMLError) -> YamlProblem:
-    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-    line = mark.line + 1 if mark is not None else 1
-    message = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    return YamlProblem(line, f"not valid YAML: {message}")
+def _problem(exc: yaml.YAMLError, text: str = "") -> YamlProblem:
+    line, column, message = yaml_hints.explain(exc, text)
+    return YamlProblem(line, message, column)

@@ -1,5 +1,7 @@
 """Validating a scenario file: every problem at once, as ``FILE:LINE: path.to.field: message``.
 
+A YAML syntax problem knows its column too: ``FILE:LINE:COLUMN: message``.
+
 Three passes, each only on what the previous one accepted: safe YAML (with
 the line of every value), the typed model, then references and time rules.
 Nothing here touches Docker or the database.
@@ -32,8 +34,11 @@ class Problem:
     line: int
     path: str
     message: str
+    column: int | None = None
 
     def __str__(self) -> str:
+        if self.column is not None:
+            return f"{self.file}:{self.line}:{self.column}: {self.message}"
         return f"{self.file}:{self.line}: {self.path or '(file)'}: {self.message}"
 
 
@@ -64,13 +69,15 @@ def validate_file(path: Path) -> Validated:
         text = safe_yaml.decode(raw)
         document = safe_yaml.load(text)
     except safe_yaml.YamlProblem as exc:
-        return Validated(None, [Problem(path, exc.line, "", exc.message)], raw, "")
+        return Validated(None, [Problem(path, p.line, "", p.message, p.column) for p in exc.found], raw, "")
     if not isinstance(document.data, dict):
         return Validated(None, [Problem(path, 1, "", "a scenario is a mapping of fields (id, title, …)")], raw, text)
     try:
         scenario = Scenario.model_validate(variables.with_samples(document.data))  # placeholders filled
     except ValidationError as exc:
         problems = [_from_pydantic(path, document, error) for error in exc.errors()]
+        problems += [Problem(path, document.line_of(loc), format_path(loc), message) for loc, message in
+                     variable_rules.after_type_errors(document.data, [strip_tags(e["loc"]) for e in exc.errors()])]
         return Validated(None, _unique(problems), raw, text)
     problems = [
         Problem(path, document.line_of(loc), format_path(loc), message)
@@ -142,6 +149,8 @@ def _pattern_message(pattern: str, value: object) -> str:
         return f"{value!r} is not an id: lower-case letters, digits and '-', starting with a letter"
     if "\\x00-\\x1f" in pattern:
         return "must not contain line breaks, other control characters" + (" or ':'" if ":]" in pattern else "")
+    if pattern.endswith("[a-z0-9+.-]{1,80}$"):
+        return f"{value!r} is not a Debian package name (lower-case letters, digits, '+', '-', '.'; no version)"
     if pattern.startswith("^T[0-9]"):
         return f"{value!r} is not an ATT&CK technique id (e.g. T1566.001)"
     return f"{value!r} does not match the pattern {pattern}"
