@@ -14,10 +14,9 @@ from urllib.parse import urlsplit
 
 import regex
 
-from app.scenario import conditions, requests
+from app.scenario import conditions, images, requests
 from app.scenario.model import After, Answered, At, Condition, Contacted, HintTaken, Scenario, Submitted, When, minutes
 from range.actions import ACTION_TYPES
-from range.images import available_images
 from scoring import answers
 from range.labels import ACCESS_SEGMENT as RESERVED_SEGMENT
 from range.labels import GATEWAY_HOST as RESERVED_HOST
@@ -28,7 +27,7 @@ Found = Iterator[tuple[Loc, str]]
 
 
 def cross_check(scenario: Scenario, files_dir: Path) -> list[tuple[Loc, str]]:
-    rules = (_duplicates, _network, _injects, _checks, _tasks_and_reports, _characters, _model_response)
+    rules = (_duplicates, _network, images.check, _injects, _checks, _tasks_and_reports, _characters, _model_response)
     found = [problem for rule in rules for problem in rule(scenario, files_dir)]
     return found + list(_visible_commands(scenario))
 
@@ -56,7 +55,6 @@ def _duplicates(s: Scenario, _files: Path) -> Found:
 def _network(s: Scenario, files: Path) -> Found:
     segments = {seg.id: seg for seg in s.network.segments}
     hosts = {host.id: host for host in s.network.hosts}
-    images = set(available_images())
     for i, segment in enumerate(s.network.segments):
         if segment.id == RESERVED_SEGMENT:
             yield ("network", "segments", i, "id"), f"{RESERVED_SEGMENT!r} is the platform's own segment name"
@@ -81,8 +79,6 @@ def _network(s: Scenario, files: Path) -> Found:
         yield ("network", "hosts"), "no host has trainee_login: true; trainees could not log in anywhere"
     for i, host in enumerate(s.network.hosts):
         at: Loc = ("network", "hosts", i)
-        if host.image not in images:
-            yield (*at, "image"), f"unknown image {host.image!r} (images: {', '.join(sorted(images))})"
         yield from _host_segments(at, host, segments)
         if host.trainee_login and not host.accounts:
             yield (*at, "accounts"), "a host trainees log in to needs at least one account"
