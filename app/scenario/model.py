@@ -50,7 +50,8 @@ class Expectations(Strict):
     """What a rehearsal must see: the perfect team's share of the maximum, the passive team's ceiling."""
 
     perfect_at_least: float = Field(default=0.8, gt=0, le=1)
-    passive_at_most: int = 0
+    passive_at_most: int = Field(default=0, ge=0, description=(
+        "In points (not a share): the most the passive team, which does nothing, may score; e.g. 0 or 50"))
 
 
 ParamName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
