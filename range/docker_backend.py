@@ -238,14 +238,15 @@ class DockerBackend:
         nano_cpus: int,
         pids: int,
         publish: Mapping[str, tuple[str, int | None]] | None = None,
+        dns: Sequence[str] = (),
     ) -> str:
-        """Create (not start) a hardened container on *networks* (name, address, aliases)."""
+        """Create (not start) a hardened container on *networks* (name, address, aliases); *dns*: its resolvers."""
         first, *others = networks
         host_config = self.api.create_host_config(
             cap_drop=["ALL"], cap_add=list(cap_add), security_opt=["no-new-privileges:true"],
             privileged=False, mem_limit=memory_bytes, memswap_limit=memory_bytes,
             nano_cpus=nano_cpus, pids_limit=pids, init=True, extra_hosts=dict(extra_hosts),
-            sysctls=dict(sysctls), restart_policy={"Name": "unless-stopped"},
+            sysctls=dict(sysctls), restart_policy={"Name": "unless-stopped"}, dns=list(dns) or None,
             port_bindings={port: [binding] for port, binding in (publish or {}).items()},
             network_mode=first[0],
             log_config=docker.types.LogConfig(type="json-file", config={
