@@ -132,6 +132,9 @@ def _from_pydantic(path: Path, document: safe_yaml.Document, error: dict[str, An
     elif kind == "union_tag_not_found":
         field = str(ctx.get("discriminator", "type")).strip("'")
         message = f"required field {field} is missing"
+    elif loc == ("expectations", "passive_at_most"):
+        message = (f"{value!r} is not a number of points: passive_at_most is in points (the most a team that does "
+                   "nothing may score, a whole number such as 0 or 50), not a share like perfect_at_least")
     elif kind == "string_pattern_mismatch":
         message = _pattern_message(str(ctx.get("pattern", "")), value)
     elif kind == "string_too_short" and value == "":
@@ -142,18 +145,41 @@ def _from_pydantic(path: Path, document: safe_yaml.Document, error: dict[str, An
     return Problem(path, document.line_of(loc), format_path(loc), message)
 
 
+# Pattern → words and an example, tried in order (the first pattern that is a prefix of the field's wins).
+_PATTERN_WORDS = (
+    ("^http://", "is not a URL the range can reach: http:// then a host name of the range (lower-case letters, "
+                 "digits, '.' and '-'), an optional :port and a path without spaces, e.g. http://www01/login.php"),
+    ("^[a-z][a-z0-9_]", "is not a variable or parameter name: lower-case letters, digits and '_', starting with "
+                        "a letter, at most 31 characters, e.g. c2_domain"),
+    ("^[a-z][a-z0-9-]", "is not an id: lower-case letters, digits and '-', starting with a letter, e.g. web-01"),
+    ("^[a-z_][a-z0-9_-]", "is not a Unix account name: lower-case letters, digits, '_' and '-', starting with a "
+                          "letter or '_', at most 32 characters, e.g. staff"),
+    ("^[a-z0-9][a-z0-9+.-]", "is not a Debian package name: lower-case letters, digits, '+', '-' and '.', at least "
+                             "two characters, e.g. php-sqlite3"),
+    ("^0?[0-7]", "is not a file mode: three or four octal digits, written in quotes, e.g. \"0644\" or \"0755\""),
+    ("^/", "is not an absolute path: it starts with '/', e.g. /var/www/html/index.html"),
+    ("^[A-Za-z0-9_.][A-Za-z0-9_./-]", "is not a path in the scenario's folder: letters, digits, '_', '.', '-' and '/' "
+                                      "(no spaces), e.g. site/index.html"),
+    ("^[a-z0-9]([a-z0-9-]", "is not a host name: lower-case labels of letters, digits and '-', joined by '.', "
+                            "e.g. update.example-cdn.jp"),
+    ("^[a-z0-9.-]", "is not a domain suffix: lower-case letters, digits, '.' and '-', e.g. example.jp"),
+    ("^[0-9a-f]{64}", "is not a SHA-256 digest: 64 lower-case hexadecimal digits"),
+    ("^[0-9A-Za-z.+-]", "is not a version: letters, digits, '.', '+' and '-', e.g. 1.2"),
+    ("^[^/", "is not a file name: no '/' (a name, or a pattern like *.locked)"),
+)
+
+
 def _pattern_message(pattern: str, value: object) -> str:
     if "[0-5][0-9]" in pattern:
         return f"{value!r} is not a time of the form HH:MM (e.g. 00:20)"
-    if pattern.startswith("^[a-z][a-z0-9-]"):
-        return f"{value!r} is not an id: lower-case letters, digits and '-', starting with a letter"
     if "\\x00-\\x1f" in pattern:
         return "must not contain line breaks, other control characters" + (" or ':'" if ":]" in pattern else "")
-    if pattern.endswith("[a-z0-9+.-]{1,80}$"):
-        return f"{value!r} is not a Debian package name (lower-case letters, digits, '+', '-', '.'; no version)"
     if pattern.startswith("^T[0-9]"):
         return f"{value!r} is not an ATT&CK technique id (e.g. T1566.001)"
-    return f"{value!r} does not match the pattern {pattern}"
+    for start, words in _PATTERN_WORDS:
+        if pattern.startswith(start):
+            return f"{value!r} {words}"
+    return f"{value!r} is not allowed here: it contains characters this field does not take"
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
