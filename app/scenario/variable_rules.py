@@ -43,6 +43,45 @@ def problems(data: Any, scenario: Scenario, files: Path) -> list[tuple[Loc, str]
     return found
 
 
+def after_type_errors(data: Any, error_locs: list[Loc]) -> list[tuple[Loc, str]]:
+    """When the rendered document fails its types: which failures a drawn value caused, and why."""
+    if not isinstance(data, dict) or not data.get("variables"):
+        return []
+    found = [(loc, _structural_message(name, field)) for loc, name, field in _structural(data)]
+    samples = v.sample(v.declared(data))
+    for loc in error_locs:
+        raw = _raw_at(data, loc)
+        names = [n for n in v.names_in(raw) if n in samples] if isinstance(raw, str) else []
+        if names:
+            filled = ", ".join(f"{{{{{n}}}}} = {samples[n]!r}" for n in names)
+            found.append((loc, f"checked with the first value of each variable ({filled}); "
+                               "every value a team can draw must fit this field"))
+    return found
+
+
+def _structural(data: Any) -> Iterator[tuple[Loc, str, str]]:
+    for loc, name in v.placeholders(data):
+        field = next((part for part in reversed(loc) if isinstance(part, str)), "")
+        if field in v.STRUCTURAL_FIELDS:
+            yield loc, name, field
+
+
+def _structural_message(name: str, field: str) -> str:
+    return (f"{{{{{name}}}}} cannot stand in {field!r}: a drawn value there could break the scenario "
+            "(placeholders go into texts, names, addresses, passwords, commands and answers)")
+
+
+def _raw_at(data: Any, loc: Loc) -> Any:
+    for part in loc:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
 def _duplicates(scenario: Scenario) -> Found:
     counts = Counter(variable.id for variable in scenario.variables)
     seen: set[str] = set()
@@ -63,8 +102,7 @@ def _display_form(name: str) -> bool:
 def _placeholder(scenario: Scenario, declared: set[str], loc: Loc, name: str) -> Found:
     field = next((part for part in reversed(loc) if isinstance(part, str)), "")
     if field in v.STRUCTURAL_FIELDS:
-        yield loc, (f"{{{{{name}}}}} cannot stand in {field!r}: a drawn value there could break the scenario "
-                    "(placeholders go into texts, names, addresses, passwords, commands and answers)")
+        yield loc, _structural_message(name, field)
         return
     clock, address = v.CLOCK.match(name), v.ADDRESS.match(name)
     if clock:
