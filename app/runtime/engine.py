@@ -26,7 +26,7 @@ from app.runtime import diskwatch, lease, organisation
 from app.runtime.dayend import end_due_days
 from app.runtime.clock import ClockReading
 from app.runtime.rounds import Scorer
-from app.runtime.triggers import Decision, RunView, plan
+from app.runtime.triggers import Decision, plan, view
 from app.scenario import conditions
 from app.scenario.conditions import TeamFacts
 from app.scenario.model import At, Condition, Inject, Scenario, minutes
@@ -150,7 +150,7 @@ class Engine:
             if exercise is None or team is None or exercise.state is not ExerciseState.RUNNING:
                 return 0
             try:
-                return self._tick_team(session, exercise, scenarios.parsed(exercise.scenario), team)
+                return self._tick_team(session, exercise, scenarios.for_team(team), team)
             except Exception:  # one team's failure is logged; the other teams go on
                 log.exception("exercise %s team %s: the inject pass failed", exercise_id, team.number)
                 session.rollback()
@@ -162,7 +162,7 @@ class Engine:
             return 0
         rows = {r.inject_id: r for r in session.scalars(
             select(InjectRun).where(InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id))}
-        views = {k: RunView(r.status, r.day, r.started_seconds) for k, r in rows.items()}
+        views = {k: view(r, exercise) for k, r in rows.items()}
         decided = 0
         for decision in plan(model, reading, views):
             context = _TeamContext(self, session, exercise, team)
@@ -173,7 +173,7 @@ class Engine:
             decided += context.settle(model, decision, reading, rows.get(decision.inject.id))
             rows = {r.inject_id: r for r in session.scalars(
                 select(InjectRun).where(InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id))}
-            views = {k: RunView(r.status, r.day, r.started_seconds) for k, r in rows.items()}
+            views = {k: view(r, exercise) for k, r in rows.items()}
         runs = organisation.open_runs(session, team)
         if runs:
             context = _TeamContext(self, session, exercise, team)

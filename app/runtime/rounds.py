@@ -102,7 +102,7 @@ class Scorer:
             if last is not None and last >= number:
                 return None
             teams = [t for t in exercise.teams if _range_ready(session, t)]
-            jobs = [job for team in teams for job in _jobs(session, exercise, model, team)]
+            jobs = [job for team in teams for job in _jobs(session, exercise, scenarios.for_team(team), team)]
             probes = {team.id: RoundProbe(self.probe_factory(session, exercise, team)) for team in teams}
         results = self._run(jobs, probes)
         return self._write(exercise_id, number, when, started_at, jobs, results)

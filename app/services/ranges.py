@@ -44,7 +44,7 @@ def team_range(session: Session, team: Team) -> TeamRange:
 def compile_range(instance_id: str, exercise: Exercise, team: Team, row: TeamRange) -> RangeSpec:
     """The scenario version the exercise was created with, as *team*'s range."""
     return compile_model(
-        scenarios.parsed(exercise.scenario), exercise.scenario.bundle or {},
+        scenarios.for_team(team), scenarios.bundle_for_team(team),  # the team's own variables filled
         exercise=range_label(instance_id, exercise), team=team_label(team),
         gateway_user=row.gateway_user, gateway_password=row.gateway_password,
     )
@@ -125,7 +125,7 @@ class HostAccess:
 def access_for(session: Session, team: Team) -> tuple[TeamRange | None, list[HostAccess]]:
     """The team's gateway and the hosts trainees may log in to (never hidden hosts)."""
     row = session.scalar(select(TeamRange).where(TeamRange.team_id == team.id))
-    model = scenarios.parsed(team.exercise.scenario)
+    model = scenarios.for_team(team)
     addresses = {h.name: h.addresses for h in row.hosts} if row else {}
     visible = []
     for host in model.network.hosts:
