@@ -19,7 +19,7 @@ from app.db import insert_new
 from app.models import (
     Exercise, ExerciseState, InjectRun, ScoreEvent, ScoreSource, TaskAttempt, Team, TimelineEvent, User, utcnow,
 )
-from app.runtime.triggers import FINISHED
+from app.runtime.triggers import counts_from
 from app.scenario.model import After, At, Hint, Task, minutes
 from app.services import audit, injects, ledger, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, NotFound, RateLimited
@@ -39,7 +39,8 @@ def reached(session: Session, exercise: Exercise, team: Team, moment_rule: At | 
     """Whether the scenario moment *moment_rule* has come for *team* (``None``: from the start).
 
     ``At`` is a time of a day; ``After`` counts ``delay`` exercise minutes from
-    when the team's run of the inject started, once that run has finished.
+    when the team's run of the inject started (``after: {finished: …}``: ended),
+    once that run has finished.
     """
     if moment_rule is None:
         return True
@@ -48,10 +49,10 @@ def reached(session: Session, exercise: Exercise, team: Team, moment_rule: At | 
     run = session.scalar(select(InjectRun).where(
         InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id,
         InjectRun.inject_id == moment_rule.inject))
-    if run is None or run.status not in FINISHED or run.started_seconds is None:
+    begun = counts_from(run, exercise, moment_rule)
+    if run is None or begun is None:
         return False
-    started = ledger.at(exercise, run.day, run.started_seconds)
-    return now.timeline >= started.timeline + minutes(moment_rule.delay) * 60.0
+    return now.timeline >= ledger.at(exercise, run.day, begun).timeline + minutes(moment_rule.delay) * 60.0
 
 
 @dataclass(frozen=True)
