@@ -53,7 +53,7 @@ from app.models import (
     Role, RunStatus, Team, User, utcnow,
 )
 from app.runtime.engine import Engine
-from app.runtime.triggers import FINISHED
+from app.runtime.triggers import counts_from
 from app.scenario import ScenarioError, ScenarioFile, load_scenario_file
 from app.scenario.model import (
     After, At, CommandStep, Expectations, Inject, MessageStep, ReportStep, Scenario, When, minutes,
@@ -628,9 +628,10 @@ def _due(session: Session, exercise: Exercise, team: Team, moment: At | After) -
         return ledger.at(exercise, moment.day, minutes(moment.at) * 60.0).timeline
     run = session.scalar(select(InjectRun).where(
         InjectRun.exercise_id == exercise.id, InjectRun.team_id == team.id, InjectRun.inject_id == moment.inject))
-    if run is None or run.status not in FINISHED or run.started_seconds is None:
+    begun = counts_from(run, exercise, moment)
+    if run is None or begun is None:
         return None
-    return ledger.at(exercise, run.day, run.started_seconds).timeline + minutes(moment.delay) * 60.0
+    return ledger.at(exercise, run.day, begun).timeline + minutes(moment.delay) * 60.0
 
 
 def _reachable(bind_address: str) -> str:

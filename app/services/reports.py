@@ -26,6 +26,7 @@ from app.models import (
     Exercise, ExerciseState, InjectRun, ReportStatus, RunStatus, ReportVersion, ScoreEvent, ScoreSource, Team, TimelineEvent,
     User, utcnow,
 )
+from app.runtime.triggers import counts_from
 from app.scenario.model import At, Character, Report, minutes
 from app.services import audit, ledger, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, NotFound
@@ -123,7 +124,7 @@ def report_views(session: Session, exercise: Exercise, team: Team, *,
     """Every report of the scenario, in scenario order, with the team's versions, addressee and due moment."""
     wall = now or utcnow()
     moment = ledger.moment(exercise, wall)
-    model = scenarios.parsed(exercise.scenario)
+    model = scenarios.for_team(team)  # the templates and rubrics with the team's own values
     characters = {c.id: c for c in model.story.characters}
     timings = timeliness(session, exercise)
     rows = list(session.scalars(select(ReportVersion).where(ReportVersion.team_id == team.id)
@@ -199,15 +200,14 @@ class Timeliness:
 def timeliness(session: Session, exercise: Exercise) -> dict[tuple[int, str], Timeliness]:
     """Every team's due moment and first submission of every report, by (team id, report id): two queries."""
     model = scenarios.parsed(exercise.scenario)
-    started: dict[tuple[int, str], float] = {}
+    runs: dict[tuple[int, str], InjectRun] = {}
     after = {r.due.inject for r in model.reports if not isinstance(r.due, At)}
     if after:
-        for team_id, inject_id, day, seconds in session.execute(
-                select(InjectRun.team_id, InjectRun.inject_id, InjectRun.day, InjectRun.started_seconds).where(
-                    InjectRun.exercise_id == exercise.id, InjectRun.inject_id.in_(after),
-                    InjectRun.started_seconds.is_not(None), InjectRun.status.in_(
-                        (RunStatus.DONE, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.RUNNING)))):
-            started[(team_id, inject_id)] = ledger.at(exercise, day, seconds).timeline
+        for run in session.scalars(select(InjectRun).where(
+                InjectRun.exercise_id == exercise.id, InjectRun.inject_id.in_(after),
+                InjectRun.started_seconds.is_not(None), InjectRun.status.in_(
+                    (RunStatus.DONE, RunStatus.FAILED, RunStatus.INTERRUPTED, RunStatus.RUNNING)))):
+            runs[(run.team_id, run.inject_id)] = run
     firsts = {(team_id, report_id): float(first) for team_id, report_id, first in session.execute(
         select(ReportVersion.team_id, ReportVersion.report_id, func.min(ReportVersion.timeline_seconds))
         .where(ReportVersion.exercise_id == exercise.id, ReportVersion.submitted_at.is_not(None))
@@ -219,8 +219,10 @@ def timeliness(session: Session, exercise: Exercise) -> dict[tuple[int, str], Ti
             if isinstance(due, At):
                 at: float | None = ledger.at(exercise, due.day, minutes(due.at) * 60.0).timeline
             else:
-                begun = started.get((team.id, due.inject))
-                at = None if begun is None else begun + minutes(due.delay) * 60.0
+                run = runs.get((team.id, due.inject))
+                begun = counts_from(run, exercise, due) if due.on_finish else run and run.started_seconds
+                at = None if run is None or begun is None else (
+                    ledger.at(exercise, run.day, begun).timeline + minutes(due.delay) * 60.0)
             found[(team.id, report.id)] = Timeliness(report, at, firsts.get((team.id, report.id)))
     return found
 
