@@ -134,8 +134,8 @@ class AfterActionReport:
 
 def build(session: Session, exercise: Exercise, team: Team) -> AfterActionReport:
     """The after-action report of *team*: read-only, a fixed number of queries."""
-    model = scenarios.parsed(exercise.scenario)
-    titles = review.titles(exercise)
+    model = scenarios.for_team(team)  # the answers, model response and texts with the team's own values
+    titles = review.titles(exercise, team)
     hosts = {h.id: h.name for h in model.network.hosts}
     ranking = review.ranking(session, exercise)
     events = list(session.scalars(select(ScoreEvent).where(ScoreEvent.team_id == team.id).order_by(ScoreEvent.id)))

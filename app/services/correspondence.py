@@ -89,7 +89,7 @@ class ThreadView:
 
 def threads(session: Session, team: Team) -> list[ThreadView]:
     """The team's threads, most recently active first (three queries however many there are)."""
-    model = scenarios.parsed(team.exercise.scenario)
+    model = scenarios.for_team(team)
     people = {c.id: c for c in model.story.characters}
     rows = list(session.scalars(select(Thread).where(Thread.team_id == team.id)
                                 .order_by(Thread.updated_at.desc(), Thread.id.desc())))
@@ -187,7 +187,7 @@ def write(session: Session, exercise: Exercise, team: Team, user: User, *, chara
         raise InvalidInput(N_("a message has at most %(subject)d characters of subject and %(body)d of text"),
                            subject=MAX_SUBJECT, body=MAX_BODY)
     files = _checked_uploads(uploads)
-    model = scenarios.parsed(exercise.scenario)
+    model = scenarios.for_team(team)
     chosen, values, via = _request_for(model, char, body, request_id, params or {})
     moment = ledger.moment(exercise, wall)
     if thread is None:

@@ -224,9 +224,9 @@ class TeamBreakdown:
     series: list[SeriesPoint]
 
 
-def titles(exercise: Exercise) -> dict[tuple[ScoreSource, str], Text]:
-    """What each ledger source names (a check, a task, a report), as the scenario's bilingual text."""
-    model = scenarios.parsed(exercise.scenario)
+def titles(exercise: Exercise, team: Team | None = None) -> dict[tuple[ScoreSource, str], Text]:
+    """What each ledger source names (a check, a task, a report), as the scenario's bilingual text (*team*'s own)."""
+    model = scenarios.for_team(team) if team is not None else scenarios.parsed(exercise.scenario)
     found: dict[tuple[ScoreSource, str], Text] = {}
     for check in model.checks:
         found[(ScoreSource.CHECK, check.id)] = check.title
@@ -295,7 +295,7 @@ def team_metrics(session: Session, exercise: Exercise, team: Team) -> list[Metri
     measured attack, beside the cohort median."""
     cohort = scores.metrics(session, exercise)
     organisation = organisation_metrics(session, exercise, cohort)
-    injects = {i.id: i.title for i in scenarios.parsed(exercise.scenario).injects}
+    injects = {i.id: i.title for i in scenarios.for_team(team).injects}
     mine = next((t for t in cohort.teams if t.team.id == team.id), None)
     lines = []
     for attack in (mine.attacks if mine else ()):

@@ -97,7 +97,7 @@ def task_views(session: Session, exercise: Exercise, team: Team, *, now: datetim
         if hint_points == 0:
             released[source_id].append(int(key.rsplit(":", 1)[1]))
     views = []
-    for task in scenarios.parsed(exercise.scenario).tasks:
+    for task in scenarios.for_team(team).tasks:  # the team's own answers and prompts
         tried = attempts[task.id]
         views.append(TaskView(
             task=task, opened=_opened(session, exercise, team, task, moment), attempts_used=len(tried),
@@ -212,7 +212,7 @@ def _open_task(session: Session, exercise: Exercise, team: Team, task_id: str, m
     if 1 <= moment.day <= len(lengths) and moment.seconds >= lengths[moment.day - 1]:
         # the engine has not moved the exercise to "day ended" yet (it ticks, or it is down): same answer
         raise Conflict(N_("the day has ended: no answers or hints are taken now"))
-    task = next((t for t in scenarios.parsed(exercise.scenario).tasks if t.id == task_id), None)
+    task = next((t for t in scenarios.for_team(team).tasks if t.id == task_id), None)  # graded with its values
     if task is None:
         raise NotFound(N_("the scenario has no task %(task)r"), task=task_id)
     if not _opened(session, exercise, team, task, moment):

@@ -38,14 +38,14 @@ def clock(exercise: Exercise, now: datetime | None = None) -> TeamClock:
                      days=exercise.days, seconds=reading.seconds, running=reading.running)
 
 
-def briefing(exercise: Exercise) -> Story:
-    """The scenario's story: the organisation the team works for and its briefing (ja/en)."""
-    return scenarios.parsed(exercise.scenario).story
+def briefing(team: Team) -> Story:
+    """The scenario's story: the organisation the team works for and its briefing (ja/en, the team's values)."""
+    return scenarios.for_team(team).story
 
 
-def objectives(exercise: Exercise) -> list[Text]:
+def objectives(team: Team) -> list[Text]:
     """The scenario's learning objectives (ja/en): what the team is meant to learn, shown with the briefing."""
-    return list(scenarios.parsed(exercise.scenario).objectives)
+    return list(scenarios.for_team(team).objectives)
 
 
 def members(session: Session, team: Team) -> list[User]:

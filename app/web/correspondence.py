@@ -83,7 +83,7 @@ def _field_name(char: Character, req: CharacterRequest, param: RequestParam) -> 
 
 def request_options(team: Team, people: list[Character], posted: MultiDict | None = None) -> list[RequestOption]:
     """Every request *people* offer, with its parameters as form fields (host/choice: the values offered)."""
-    model = scenarios.parsed(team.exercise.scenario)
+    model = scenarios.for_team(team)
     hosts = {h.id: h for h in model.network.hosts}
     options = []
     for char in people:
@@ -224,7 +224,7 @@ def thread(team_id: int, thread_id: int) -> Response | str | tuple[str, int]:
             return redirect(url_for(".thread", team_id=team.id, thread_id=row.id, _anchor=f"message-{message.id}"))
         status = 400
         row = correspondence.get_thread(session, team, thread_id)
-    char = next((c for c in scenarios.parsed(team.exercise.scenario).story.characters
+    char = next((c for c in scenarios.for_team(team).story.characters
                  if c.id == row.character_id), None)
     reachable = char is not None and char.reachable
     return render_template("teams/thread.html", draft=draft, error=error,
@@ -242,7 +242,7 @@ def thread_body(team_id: int, thread_id: int) -> str:
         row = correspondence.get_thread(db_session(), team, thread_id)
     except ServiceError as exc:
         abort(exc.status)
-    char = next((c for c in scenarios.parsed(team.exercise.scenario).story.characters
+    char = next((c for c in scenarios.for_team(team).story.characters
                  if c.id == row.character_id), None)
     return render_template("teams/_thread_body.html", **_conversation(team, row, char, read=True))
 

@@ -252,7 +252,9 @@ def _version(exercise: Exercise, version_id: int) -> ReportVersion:
 
 
 def _report(exercise: Exercise, version: ReportVersion) -> Report:
-    report = next((r for r in scenarios.parsed(exercise.scenario).reports if r.id == version.report_id), None)
+    team = next((t for t in exercise.teams if t.id == version.team_id), None)  # the rubric with its values
+    model = scenarios.for_team(team) if team is not None else scenarios.parsed(exercise.scenario)
+    report = next((r for r in model.reports if r.id == version.report_id), None)
     if report is None:
         abort(404)
     return report

@@ -42,8 +42,8 @@ def show(team_id: int) -> str:
     team = _team(team_id)
     row, hosts = ranges.access_for(session, team)
     return render_template("teams/show.html", team=team, exercise=team.exercise, range_row=row,
-                           hosts=hosts, access_host=access_host(), story=team_portal.briefing(team.exercise),
-                           objectives=team_portal.objectives(team.exercise),
+                           hosts=hosts, access_host=access_host(), story=team_portal.briefing(team),
+                           objectives=team_portal.objectives(team),
                            members=team_portal.members(session, team),
                            people=correspondence.contactable(team.exercise), kind_labels=KIND_LABELS,
                            member=_is_member(team), **_status(team))
