@@ -153,9 +153,9 @@ def check_finding(exercise: Exercise | None, check_id: str, passed: bool) -> str
     return _("Confirmed.") if passed else _("Could not be confirmed.")
 
 
-def source_titles(exercise: Exercise) -> dict[tuple[ScoreSource, str], str]:
-    """What each ledger source names, in the reader's language: a check, a task, a report."""
-    model = scenarios.parsed(exercise.scenario)
+def source_titles(exercise: Exercise, team: Team | None = None) -> dict[tuple[ScoreSource, str], str]:
+    """What each ledger source names, in the reader's language: a check, a task, a report (*team*'s own texts)."""
+    model = scenarios.for_team(team) if team is not None else scenarios.parsed(exercise.scenario)
     titles: dict[tuple[ScoreSource, str], str] = {}
     for check in model.checks:
         titles[(ScoreSource.CHECK, check.id)] = text_of(check.title)

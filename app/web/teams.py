@@ -74,7 +74,7 @@ def score(team_id: int) -> str:
     before = request.args.get("before", type=query_id)
     view = team_scores.visible_score(db_session(), team, before_id=before)
     return render_template("teams/score.html", team=team, exercise=exercise, view=view, staff=staff,
-                           before=before, titles=source_titles(exercise), source_labels=SOURCE_LABELS,
+                           before=before, titles=source_titles(exercise, team), source_labels=SOURCE_LABELS,
                            describe=describe)
 
 
