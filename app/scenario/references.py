@@ -145,6 +145,10 @@ def _moment(s: Scenario, loc: Loc, moment: Any, injects: set[str]) -> Found:
     elif isinstance(moment, After):
         if moment.inject not in injects:
             yield (*loc, "after"), f"unknown inject {moment.inject!r}"
+        elif moment.on_finish and not next(i for i in s.injects if i.id == moment.inject).actions:
+            yield (*loc, "after", "finished"), (
+                f"inject {moment.inject!r} has no actions to finish (it only sends a message); "
+                f"wait for it with after: {moment.inject}")
 
 
 def _injects(s: Scenario, files: Path) -> Found:
