@@ -124,11 +124,14 @@ def extra_hosts(spec: RangeSpec, plan: Layout, viewer: tuple[str, ...], hidden_v
     A name resolves to the address on a segment both hosts share, else to the
     target's first segment (reached through a router). Visible hosts never
     list a hidden host's id (trainees read /etc/hosts), only its aliases —
-    the domains a real resolver would answer for.
+    the domains a real resolver would answer for; in a range with its own DNS
+    server not even those: the server answers them (and logs the question).
     """
     names: dict[str, str] = {}
+    shown = hidden_viewer or spec.dns is None
     targets = [
-        (h.name if hidden_viewer or not h.hidden else None, h.aliases, h.segments) for h in spec.hosts
+        (h.name if hidden_viewer or not h.hidden else None, h.aliases if shown or not h.hidden else (), h.segments)
+        for h in spec.hosts
     ]
     targets.append((labels.GATEWAY_HOST, (), tuple(plan.addresses[labels.GATEWAY_HOST])[1:] or
                     tuple(plan.addresses[labels.GATEWAY_HOST])))
@@ -141,11 +144,35 @@ def extra_hosts(spec: RangeSpec, plan: Layout, viewer: tuple[str, ...], hidden_v
     return names
 
 
+RANGE_HOSTS = "/etc/mamori/range-hosts"  # the names the range's DNS server answers (hosts-file format)
+
+
+def range_hosts(spec: RangeSpec, plan: Layout) -> bytes:
+    """Every name of the range, hidden hosts' too, as the DNS host sees them: one line per address."""
+    server = spec.host(spec.dns) if spec.dns is not None else None
+    viewer = server.segments if server is not None else ()
+    by_address: dict[str, list[str]] = {}
+    for name, address in extra_hosts(spec, plan, viewer, hidden_viewer=True).items():
+        by_address.setdefault(address, []).append(name)
+    return "".join(f"{address}\t{' '.join(names)}\n" for address, names in by_address.items()).encode()
+
+
+def resolvers(spec: RangeSpec, plan: Layout, segments: tuple[str, ...], name: str) -> list[str]:
+    """The range's DNS server as a host on *segments* reaches it: on a shared segment, else its first address."""
+    if spec.dns is None or spec.dns == name:
+        return []
+    server = spec.host(spec.dns)
+    shared = [seg for seg in server.segments if seg in segments]
+    return [plan.addresses[server.name][shared[0] if shared else server.segments[0]]]
+
+
 def create_host(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: HostSpec) -> str:
     """Create the container and place the scenario's files in it before it first starts.
 
     Files go in before start so that the image's start-up scripts (a router's
-    firewall rules, a web server's site) already find them.
+    firewall rules, a web server's site, the DNS server's names) already find them.
+    With the range's own DNS server, Docker's resolver knows hosts by their id
+    only, so every other name is asked of that server.
     """
     sysctls = {"net.ipv4.ping_group_range": "0 2147483647"}
     if host.forwarding:
@@ -154,14 +181,17 @@ def create_host(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: Hos
         name=container_name(spec, host.name), image=host.image, hostname=host.name,
         labels={**labels.for_team(spec.exercise, spec.team), labels.HOST: host.name, labels.ROLE: "host"},
         networks=[
-            (network_name(spec, seg), plan.addresses[host.name][seg], (host.name, *host.aliases))
+            (network_name(spec, seg), plan.addresses[host.name][seg],
+             (host.name,) if spec.dns is not None else (host.name, *host.aliases))
             for seg in host.segments
         ],
         extra_hosts=extra_hosts(spec, plan, host.segments, host.hidden),
         cap_add=sorted(set(BASE_CAPABILITIES) | set(host.capabilities)), sysctls=sysctls,
         memory_bytes=host.limits.memory_bytes, nano_cpus=host.limits.nano_cpus, pids=host.limits.pids,
+        dns=resolvers(spec, plan, host.segments, host.name),
     )
-    backend.put_files(container_id, [(f.path, f.content, f.mode) for f in host.files] + provisioning_files(host))
+    names = [(RANGE_HOSTS, range_hosts(spec, plan), 0o644)] if host.name == spec.dns else []
+    backend.put_files(container_id, [(f.path, f.content, f.mode) for f in host.files] + names + provisioning_files(host))
     return container_id
 
 
@@ -187,10 +217,17 @@ def create_gateway(backend: DockerBackend, spec: RangeSpec, plan: Layout, bind_a
         extra_hosts=extra_hosts(spec, plan, segments), cap_add=BASE_CAPABILITIES,
         sysctls={"net.ipv4.ping_group_range": "0 2147483647"},
         memory_bytes=128 * 1024 * 1024, nano_cpus=250_000_000, pids=256,
-        publish={"22/tcp": (bind_address, port)},
+        publish={"22/tcp": (bind_address, port)}, dns=_gateway_resolvers(spec, plan, segments),
     )
     backend.put_files(container_id, provisioning_files(gateway_host(spec)))
     return container_id
+
+
+def _gateway_resolvers(spec: RangeSpec, plan: Layout, segments: tuple[str, ...]) -> list[str]:
+    """The gateway has no route out: it asks the range's DNS server only if they share a segment."""
+    if spec.dns is None or not set(spec.host(spec.dns).segments) & set(segments):
+        return []
+    return resolvers(spec, plan, segments, labels.GATEWAY_HOST)
 
 
 def set_routes(backend: DockerBackend, spec: RangeSpec, plan: Layout, host: HostSpec, container_id: str) -> int:
