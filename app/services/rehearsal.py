@@ -321,6 +321,7 @@ class _Run:
             exercise = self._exercise(session)
             team = session.get(Team, squad.team_id)
             now = ledger.moment(exercise, self.clock()).timeline
+            steps = scenarios.for_team(team).model_response  # the team's own values (variables)
             due = []
             for index, step in enumerate(self.model.model_response):
                 at = None if index in squad.done else _due(session, exercise, team, step.at)
@@ -328,7 +329,7 @@ class _Run:
                     due.append((at, index))
         for _, index in sorted(due):
             squad.done.add(index)
-            why = self._perform(squad, self.model.model_response[index])
+            why = self._perform(squad, steps[index])
             if why:
                 self.problems.append(f"{squad.name}（{DEFENDER_NAMES[squad.defender]}）"
                                      f"model_response[{index}]（{_describe(self.model.model_response[index])}）: {why}")
@@ -355,10 +356,10 @@ class _Run:
             return f"受け付けられませんでした: {exc}"
 
     def _command(self, squad: _Squad, step: CommandStep) -> str:
-        host = next(h for h in self.model.network.hosts if h.id == step.host)
-        password = next(a.password for a in host.accounts if a.user == step.user)
         with self.database.session() as session:
             exercise, team = self._exercise(session), session.get(Team, squad.team_id)
+            host = next(h for h in scenarios.for_team(team).network.hosts if h.id == step.host)
+            password = next(a.password for a in host.accounts if a.user == step.user)
             row = ranges.team_range(session, team)
             spec = ranges.compile_range(self.instance, exercise, team, row)
             gateway_user, gateway_password, port = row.gateway_user, row.gateway_password, row.gateway_port
@@ -435,6 +436,9 @@ class _Run:
         end = ledger.moment(exercise, self.clock()).timeline
         teams = []
         for squad in self.squads:
+            drawn = scenarios.team_values(session.get(Team, squad.team_id))
+            if drawn:
+                self.notes.append(f"{squad.name}: 変数 " + ", ".join(f"{k}={v}" for k, v in drawn.items()))
             fired = sum(1 for r in runs[squad.name].values() if r.status is RunStatus.DONE)
             mine = requested[squad.team_id]
             late = sum(1 for (team_id, _), t in timings.items()
