@@ -30,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Exercise, Message, MessageAttachment, Organisation, ScoreEvent, ScoreSource, Team
-from app.services import ledger, participation, review
+from app.services import ledger, participation, review, scenarios
 from app.services.errors import N_, ServiceError
 
 CSV_BOM = "\ufeff"
@@ -150,8 +150,16 @@ def messages_table(session: Session, exercise: Exercise) -> Table:
     return Table("messages", columns, rows)
 
 
+def variables_table(session: Session, exercise: Exercise) -> Table:
+    """Each team's drawn value of each of the scenario's variables (per-team variants against answer sharing)."""
+    columns = ("exercise_id", "team", "team_name", "variable", "value")
+    drawn = scenarios.values_by_team(exercise)
+    return Table("variables", columns, [(exercise.id, team.number, team.name, variable.id, values[variable.id])
+                                        for team, values in drawn.teams for variable in drawn.variables])
+
+
 TABLES = {"teams": teams_table, "scores": scores_table, "events": events_table, "messages": messages_table,
-          "trainees": trainees_table}
+          "trainees": trainees_table, "variables": variables_table}
 
 
 def participation_table(counted: participation.Participation) -> Table:

@@ -14,11 +14,12 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Scenario, Team, User
+from app.models import Exercise, Scenario, Team, User
 from app.scenario import ScenarioError, ScenarioFile, load_scenario_file
 from app.scenario import conditions, variables
 from app.scenario.validate import strip_tags
 from app.scenario.model import Scenario as ScenarioModel
+from app.scenario.model import Variable
 from app.services import audit
 from app.services.errors import N_, NotFound
 
@@ -179,6 +180,20 @@ def team_values(team: Team) -> dict[str, str]:
     drawn = variables.draw(list(declared), exercise.variable_seed, team.number)
     team.variables = {**drawn, **stored}
     return {v.id: str(team.variables[v.id]) for v in declared}
+
+
+@dataclass(frozen=True)
+class TeamValues:
+    """The scenario's variables and each team's drawn values, for the exercise's staff."""
+
+    variables: list[Variable]
+    teams: list[tuple[Team, dict[str, str]]]
+
+
+def values_by_team(exercise: Exercise) -> TeamValues:
+    """Each team of *exercise* with its values (drawn now for a team that has none yet)."""
+    declared = list(parsed(exercise.scenario).variables)
+    return TeamValues(declared, [(team, team_values(team)) for team in exercise.teams] if declared else [])
 
 
 def bundle_for_team(team: Team) -> dict[str, str]:

@@ -235,7 +235,8 @@ def _render_with(exercise: Exercise, **form: object) -> tuple[str, int]:
 def _render_show(exercise: Exercise, status: int = 200, **overrides: object) -> tuple[str, int]:
     session = db_session()
     values: dict[str, object] = {"roster_form": RosterForm(formdata=None), "staff_form": StaffForm(formdata=None),
-                                 "can_run": runs(exercise), "staff": staff.members(exercise), **_controls(exercise)}
+                                 "can_run": runs(exercise), "staff": staff.members(exercise), **_controls(exercise),
+                                 "team_values": scenarios.values_by_team(exercise)}
     values.update(overrides)
     team_ranges = ranges.rows_for(session, exercise)
     building = any(row is not None and row.state in (RangeState.PENDING, RangeState.CREATING)

@@ -181,7 +181,7 @@ def aar_pdf(exercise_id: int, number: int) -> Response | tuple[str, int]:
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
-@bp.route("/exercises/<int:exercise_id>/export/<any(teams, scores, events, messages, trainees):kind>.<any(csv, json):fmt>")
+@bp.route("/exercises/<int:exercise_id>/export/<any(teams, scores, events, messages, trainees, variables):kind>.<any(csv, json):fmt>")
 @require_role(Role.INSTRUCTOR)
 def export_exercise(exercise_id: int, kind: str, fmt: str) -> Response:
     found = _exercise(exercise_id)

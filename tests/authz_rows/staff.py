@@ -31,6 +31,7 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
     ("GET", "/review/exercises/999999"): 404,
     ("GET", "/review/exercises/999999/export/scores.csv"): 404,
     ("GET", "/review/exercises/999999/export/trainees.json"): 404,
+    ("GET", "/review/exercises/999999/export/variables.csv"): 404,
     ("GET", "/teams/999999/score"): 404,
     ("POST", "/exercises/999999/scores/visibility"): 404,
     ("POST", "/exercises/999999/staff"): 404,
@@ -38,6 +39,8 @@ OTHER_INSTRUCTOR: dict[tuple[str, str], int] = {
     ("POST", "/exercises/999999/ranges/build"): 404,
     # Everything else about the exercise and its teams is refused.
     **{key: REFUSED for key in [
+        ("GET", "/review/exercises/{exercise}/export/variables.csv"),
+        ("GET", "/review/exercises/{exercise}/export/variables.json"),
         ("POST", "/exercises/{exercise}/roster"),
         ("POST", "/exercises/{exercise}/roster/confirm"),
         ("POST", "/exercises/{exercise}/pause"),
