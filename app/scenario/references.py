@@ -98,7 +98,9 @@ def _network(s: Scenario, files: Path) -> Found:
             if (placed.content is None) == (placed.source is None):
                 yield (*at, "files", k), "give exactly one of content or source"
             elif placed.source is not None:
-                yield from _bundled((*at, "files", k, "source"), placed.source, files)
+                yield from _bundled((*at, "files", k, "source"), placed.source, files, folder_ok=True)
+                if placed.template:
+                    yield from _not_text((*at, "files", k, "template"), placed.source, files)
 
 
 def _host_segments(at: Loc, host: Any, segments: dict[str, Any]) -> Found:
@@ -121,14 +123,34 @@ def _host_segments(at: Loc, host: Any, segments: dict[str, Any]) -> Found:
                 yield (*loc, "address"), f"{link.address} is reserved (.1 is the Docker host, .210 the gateway)"
 
 
-def _bundled(loc: Loc, source: str, files: Path) -> Found:
+def _bundled(loc: Loc, source: str, files: Path, *, folder_ok: bool = False) -> Found:
+    """A bundled file exists in the scenario's folder (with *folder_ok*, a folder of files may be named too)."""
     target = (files / source).resolve()
     if not target.is_relative_to(files.resolve()):
         yield loc, f"{source!r} points outside the scenario's folder {files.name}/"
-    elif any(part in ("", ".", "..") for part in source.split("/")):
+    elif any(part in ("", ".", "..") for part in source.rstrip("/").split("/")):
         yield loc, f"{source!r}: write the path plainly, like site/index.html (no '.', '..' or '//')"
+    elif folder_ok and target.is_dir():
+        if not any(p.is_file() for p in target.rglob("*")):
+            yield loc, f"the bundled folder {source!r} is empty: it would place no files"
+    elif target.is_dir():
+        yield loc, f"{source!r} is a folder; name one file here (only a host's files: copy folders)"
     elif not target.is_file():
         yield loc, f"bundled file {source!r} not found in {files.name}/"
+
+
+def _not_text(loc: Loc, source: str, files: Path) -> Found:
+    """``template: true`` fills placeholders in text: every file it names must be UTF-8."""
+    target = (files / source).resolve()
+    if not target.is_relative_to(files.resolve()) or not target.exists():
+        return
+    for item in sorted(p for p in ([target] if target.is_file() else target.rglob("*")) if p.is_file()):
+        try:
+            item.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            name = item.relative_to(files.resolve()).as_posix()
+            yield loc, (f"template: true fills {{{{variables}}}} in text, but {name!r} is not UTF-8 text "
+                        "(a binary file is copied byte for byte without template)")
 
 
 def _day_rules(s: Scenario, loc: Loc, day: int, clock: str, field: str = "at") -> Found:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.models import Exercise, RangeHost, RangeState, Team, TeamRange
 from app.scenario.model import Host as HostModel
+from app.scenario.model import HostFile
 from app.scenario.model import Scenario as ScenarioModel
 from app.services import accounts, images, scenarios
 from app.services.errors import N_, InvalidInput, NotFound
@@ -67,24 +68,30 @@ def compile_model(model: ScenarioModel, bundle: dict[str, str], *, exercise: str
     )
 
 
+def _placed(placed: HostFile, bundle: dict[str, str]) -> list[PlacedFile]:
+    """One file, or every file under a bundled folder at ``path/<relative>``: bytes as bundled, the same mode and owner."""
+    mode = int(placed.mode, 8)
+    if placed.source is None:
+        return [PlacedFile(placed.path, (placed.content or "").encode("utf-8"), mode, placed.owner)]
+    if placed.source in bundle:
+        return [PlacedFile(placed.path, base64.b64decode(bundle[placed.source]), mode, placed.owner)]
+    folder = placed.source.rstrip("/") + "/"
+    inside = sorted(name for name in bundle if name.startswith(folder))
+    if not inside:
+        raise InvalidInput(N_("the scenario's bundled file %(file)r is missing; register the scenario again"),
+                           file=placed.source)
+    return [PlacedFile(f"{placed.path.rstrip('/')}/{name[len(folder):]}", base64.b64decode(bundle[name]), mode,
+                       placed.owner) for name in inside]
+
+
 def _host(host: HostModel, bundle: dict[str, str], image: str) -> HostSpec:
-    files = []
-    for placed in host.files:
-        if placed.source is not None:
-            if placed.source not in bundle:
-                raise InvalidInput(N_("the scenario's bundled file %(file)r is missing; register the scenario again"),
-                                   file=placed.source)
-            content = base64.b64decode(bundle[placed.source])
-        else:
-            content = (placed.content or "").encode("utf-8")
-        files.append(PlacedFile(placed.path, content, int(placed.mode, 8), placed.owner))
     return HostSpec(
         name=host.id,
         image=image,
         segments=tuple(link.id for link in host.segments),
         aliases=tuple(host.aliases),
         accounts=tuple(Account(a.user, a.password, a.sudo, a.shell) for a in host.accounts),
-        files=tuple(files),
+        files=tuple(f for placed in host.files for f in _placed(placed, bundle)),
         startup=tuple(host.startup),
         services=tuple(ServicePort(s.name, s.port, s.protocol) for s in host.services),
         capabilities=tuple(host.capabilities),
