@@ -99,8 +99,6 @@ def _network(s: Scenario, files: Path) -> Found:
                 yield (*at, "files", k), "give exactly one of content or source"
             elif placed.source is not None:
                 yield from _bundled((*at, "files", k, "source"), placed.source, files, folder_ok=True)
-                if placed.template:
-                    yield from _not_text((*at, "files", k, "template"), placed.source, files)
 
 
 def _host_segments(at: Loc, host: Any, segments: dict[str, Any]) -> Found:
@@ -137,20 +135,6 @@ def _bundled(loc: Loc, source: str, files: Path, *, folder_ok: bool = False) -> 
         yield loc, f"{source!r} is a folder; name one file here (only a host's files: copy folders)"
     elif not target.is_file():
         yield loc, f"bundled file {source!r} not found in {files.name}/"
-
-
-def _not_text(loc: Loc, source: str, files: Path) -> Found:
-    """``template: true`` fills placeholders in text: every file it names must be UTF-8."""
-    target = (files / source).resolve()
-    if not target.is_relative_to(files.resolve()) or not target.exists():
-        return
-    for item in sorted(p for p in ([target] if target.is_file() else target.rglob("*")) if p.is_file()):
-        try:
-            item.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            name = item.relative_to(files.resolve()).as_posix()
-            yield loc, (f"template: true fills {{{{variables}}}} in text, but {name!r} is not UTF-8 text "
-                        "(a binary file is copied byte for byte without template)")
 
 
 def _day_rules(s: Scenario, loc: Loc, day: int, clock: str, field: str = "at") -> Found:
