@@ -101,6 +101,10 @@ def _display_form(name: str) -> bool:
 
 def _placeholder(scenario: Scenario, declared: set[str], loc: Loc, name: str) -> Found:
     field = next((part for part in reversed(loc) if isinstance(part, str)), "")
+    if loc[:1] == ("images",):
+        yield loc, (f"{{{{{name}}}}} cannot stand in a scenario's image: one image serves every team "
+                    "(put per-team values in the host's files)")
+        return
     if field in v.STRUCTURAL_FIELDS:
         yield loc, _structural_message(name, field)
         return
