@@ -61,16 +61,27 @@ def _extensions(s: Scenario, files: Path, roles: set[str]) -> Found:
         for k, package in enumerate(declared.packages):
             if package in declared.packages[:k]:
                 yield (*at, "packages", k), f"package {package!r} listed twice"
-        yield from _image_files(at, declared, files)
+        yield from _image_files(at, declared, files, _templates(s))
 
 
-def _image_files(at: Loc, declared: ImageExtension, files: Path) -> Found:
+def _templates(s: Scenario) -> dict[str, str]:
+    """Bundled sources filled per team (``template: true``) → the host that uses them."""
+    return {f.source.rstrip("/"): host.id for host in s.network.hosts for f in host.files
+            if f.template and f.source is not None}
+
+
+def _image_files(at: Loc, declared: ImageExtension, files: Path, templates: dict[str, str]) -> Found:
     for k, placed in enumerate(declared.files):
         loc = (*at, "files", k)
         if (placed.content is None) == (placed.source is None):
             yield loc, "give exactly one of content or source"
         elif placed.source is not None:
             yield from _source(loc, placed.source, files)
+            source = placed.source.rstrip("/")
+            for template, host in templates.items():
+                if source == template or template.startswith(source + "/") or source.startswith(template + "/"):
+                    yield (*loc, "source"), (f"{template!r} is a template of host {host!r}, filled for each team; "
+                                             "one image serves every team: bundle a copy of its own for the image")
 
 
 def _source(loc: Loc, source: str, files: Path) -> Found:
