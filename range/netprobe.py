@@ -26,7 +26,7 @@ import json
 import socket
 import sys
 import time
-from typing import Callable
+from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 
@@ -48,8 +48,11 @@ def tcp(address: str, port: int, timeout: float, opened: Opened | None = None) -
 
 
 def http_request(method: str, url: str, address: str, timeout: float, max_body: int,
-                 opened: Opened | None = None) -> dict[str, object]:
+                 opened: Opened | None = None, headers: Mapping[str, str] | None = None) -> dict[str, object]:
     """One HTTP request to *address*, with the URL's host in ``Host``; at most *max_body* bytes read.
+
+    *headers* are sent too (a given ``User-Agent`` replaces ``mamori-check/1``);
+    ``Host`` and ``Connection`` stay the probe's own.
 
     *opened* is told of the connection's socket: a server dripping its headers
     byte by byte is only stopped by its caller shutting that socket down.
@@ -63,7 +66,7 @@ def http_request(method: str, url: str, address: str, timeout: float, max_body: 
         if opened is not None and connection.sock is not None:
             opened(connection.sock)
         connection.request(method, path, headers={
-            "Host": parts.netloc, "User-Agent": "mamori-check/1", "Connection": "close",
+            "User-Agent": "mamori-check/1", **(headers or {}), "Host": parts.netloc, "Connection": "close",
         })
         response = connection.getresponse()
         body = bytearray()
@@ -95,11 +98,12 @@ def main(argv: list[str]) -> int:
     try:
         if argv[:1] == ["tcp"] and len(argv) == 4:
             result = tcp(argv[1], int(argv[2]), float(argv[3]))
-        elif argv[:1] == ["http"] and len(argv) == 6:
-            result = http_request(argv[1], argv[2], argv[3], float(argv[4]), int(argv[5]))
+        elif argv[:1] == ["http"] and len(argv) in (6, 7):
+            headers = json.loads(argv[6]) if len(argv) == 7 else None
+            result = http_request(argv[1], argv[2], argv[3], float(argv[4]), int(argv[5]), headers=headers)
         else:
             print(json.dumps({"error": f"usage: tcp ADDRESS PORT TIMEOUT | http METHOD URL ADDRESS TIMEOUT "
-                                       f"MAX_BODY (got {argv!r})"}))
+                                       f"MAX_BODY [HEADERS_JSON] (got {argv!r})"}))
             return 2
     except ValueError as exc:
         print(json.dumps({"error": f"bad argument: {exc}"}))

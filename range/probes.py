@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 from range import hostread, labels, netns, netprobe, ssh
@@ -106,11 +106,13 @@ class RangeProbe:
                                 ["tcp", address, str(port), f"{timeout:g}"], timeout)
         return bool(answer.get("open"))
 
-    def http(self, source: str, url: str, method: str, timeout: float, max_body: int) -> HttpOutcome:
+    def http(self, source: str, url: str, method: str, timeout: float, max_body: int,
+             headers: Mapping[str, str] | None = None) -> HttpOutcome:
         address = self.address(source, urlsplit(url).hostname or "")
         answer = self._netprobe(
-            source, lambda opened: netprobe.http_request(method, url, address, timeout, max_body, opened),
-            ["http", method, url, address, f"{timeout:g}", str(max_body)], timeout)
+            source, lambda opened: netprobe.http_request(method, url, address, timeout, max_body, opened, headers),
+            ["http", method, url, address, f"{timeout:g}", str(max_body), *([json.dumps(headers)] if headers else [])],
+            timeout)
         try:
             return HttpOutcome(int(answer.get("status") or 0), base64.b64decode(str(answer.get("body", ""))),
                                str(answer.get("error", "")))

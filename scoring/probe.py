@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import threading
-from typing import Any, Callable, Literal, Protocol
+from typing import Any, Callable, Literal, Mapping, Protocol
 
 # Caps on what a check reads, whatever the host offers.
 MAX_FILE_BYTES = 1024 * 1024
@@ -84,8 +84,9 @@ class Probe(Protocol):
         """Does a TCP connection from inside *source*'s network to *target*:*port* succeed?"""
         ...
 
-    def http(self, source: str, url: str, method: str, timeout: float, max_body: int) -> HttpOutcome:
-        """An HTTP request from inside *source*'s network (the URL's host name in ``Host``)."""
+    def http(self, source: str, url: str, method: str, timeout: float, max_body: int,
+             headers: Mapping[str, str] | None = None) -> HttpOutcome:
+        """An HTTP request from inside *source*'s network (the URL's host name in ``Host``, *headers* too)."""
         ...
 
     def ssh_login(self, host: str, user: str, password: str, timeout: float) -> bool:
@@ -132,8 +133,9 @@ class RoundProbe:
     def tcp(self, source: str, target: str, port: int, timeout: float) -> bool:
         return self._probe.tcp(source, target, port, timeout)
 
-    def http(self, source: str, url: str, method: str, timeout: float, max_body: int) -> HttpOutcome:
-        return self._probe.http(source, url, method, timeout, max_body)
+    def http(self, source: str, url: str, method: str, timeout: float, max_body: int,
+             headers: Mapping[str, str] | None = None) -> HttpOutcome:
+        return self._probe.http(source, url, method, timeout, max_body, headers)
 
     def ssh_login(self, host: str, user: str, password: str, timeout: float) -> bool:
         return self._probe.ssh_login(host, user, password, timeout)

@@ -158,6 +158,7 @@ _PATTERN_WORDS = (
                              "two characters, e.g. php-sqlite3"),
     ("^0?[0-7]", "is not a file mode: three or four octal digits, written in quotes, e.g. \"0644\" or \"0755\""),
     ("^/", "is not an absolute path: it starts with '/', e.g. /var/www/html/index.html"),
+    ("^[A-Za-z0-9-]{1,64}", "is not an HTTP header name: letters, digits and '-', e.g. User-Agent"),
     ("^[A-Za-z0-9_.][A-Za-z0-9_./-]", "is not a path in the scenario's folder: letters, digits, '_', '.', '-' and '/' "
                                       "(no spaces), e.g. site/index.html"),
     ("^[a-z0-9]([a-z0-9-]", "is not a host name: lower-case labels of letters, digits and '-', joined by '.', "

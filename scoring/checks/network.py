@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 from pydantic.dataclasses import dataclass
 
 from scoring.checks.base import CheckResult, CheckType, content_problem, register, text_of, verdict
@@ -16,6 +16,11 @@ from scoring.params import PARAMS_CONFIG, AbsolutePath, HostId, Password, Port, 
 from scoring.probe import MAX_FILE_BYTES, MAX_HTTP_BODY, Probe
 
 HttpStatus = Annotated[int, Field(ge=100, le=599)]
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")]
+HeaderValue = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
+# The probe's own: the URL names the host, every request closes its connection, a GET has no body.
+PROBE_HEADERS = {"host", "connection", "content-length", "transfer-encoding"}
+MAX_HEADERS = 10
 
 
 @register("tcp")
@@ -53,11 +58,25 @@ class HttpCheck(CheckType):
         contains: Regex | None = None
         not_contains: Regex | None = None
         timeout: Seconds = 10
+        # Request headers, e.g. {User-Agent: "Mozilla/5.0 …"}; without one the User-Agent is mamori-check/1.
+        headers: dict[HeaderName, HeaderValue] = Field(default_factory=dict)
+
+        @model_validator(mode="after")
+        def _sane_headers(self) -> Any:
+            if len(self.headers) > MAX_HEADERS:
+                raise ValueError(f"at most {MAX_HEADERS} headers")
+            taken = sorted(name for name in self.headers if name.lower() in PROBE_HEADERS)
+            if taken:
+                raise ValueError(f"the probe sets {', '.join(taken)} itself; leave it out of headers")
+            if len({name.lower() for name in self.headers}) < len(self.headers):
+                raise ValueError("a header is given twice (names are case-insensitive)")
+            return self
 
     @classmethod
     def run(cls, params: HttpCheck.Params, probe: Probe) -> CheckResult:
         asked = f"{params.method} {params.url} from {params.source}"
-        out = probe.http(params.source, params.url, params.method, params.timeout, MAX_HTTP_BODY)
+        out = probe.http(params.source, params.url, params.method, params.timeout, MAX_HTTP_BODY,
+                         params.headers or None)
         if out.status == 0:
             return CheckResult("down", f"{asked}: no HTTP response ({out.failure or 'no reason given'})")
         wanted = params.expect_status if isinstance(params.expect_status, list) else [params.expect_status]

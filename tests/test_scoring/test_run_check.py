@@ -64,7 +64,8 @@ class FakeProbe:
     def tcp(self, source: str, target: str, port: int, timeout: float) -> bool:
         return self._answer(self.tcp_open.get((target, port), False), "tcp", source, target, port)
 
-    def http(self, source: str, url: str, method: str, timeout: float, max_body: int) -> HttpOutcome:
+    def http(self, source: str, url: str, method: str, timeout: float, max_body: int,
+             headers: dict[str, str] | None = None) -> HttpOutcome:
         return self._answer(self.response, "http", source, url, method, max_body)
 
     def ssh_login(self, host: str, user: str, password: str, timeout: float) -> bool:
