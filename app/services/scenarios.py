@@ -20,7 +20,7 @@ from app.scenario import conditions, variables
 from app.scenario.validate import strip_tags
 from app.scenario.model import Scenario as ScenarioModel
 from app.scenario.model import Variable
-from app.services import audit
+from app.services import audit, team_texts
 from app.services.errors import N_, NotFound
 
 
@@ -154,13 +154,34 @@ def _fill_at(data: Any, loc: tuple[str | int, ...], samples: dict[str, str]) -> 
 
 
 def for_team(team: Team) -> ScenarioModel:
-    """The exercise's scenario with *team*'s variables filled: what acts for or is shown to one team."""
+    """The exercise's scenario with *team*'s variables filled: what acts for or is shown to one team.
+
+    ``{{clock:…}}`` and ``{{address:…}}`` are filled too, with their values now
+    (``app.services.team_texts``).
+    """
     scenario = team.exercise.scenario
-    values = team_values(team)
+    values = {**team_values(team), **_display_values(team)}
     if not values:
         return parsed(scenario)
     key = (scenario.id, scenario.content_hash, tuple(sorted(values.items())))
     return _cached(key, lambda: ScenarioModel.model_validate(variables.render(scenario.document, values)))
+
+
+def _display_values(team: Team) -> dict[str, str]:
+    scenario = team.exercise.scenario
+    key = (scenario.id, scenario.content_hash)
+    names = _display_names.get(key)
+    if names is None:
+        names = {n for _, n in variables.placeholders(scenario.document)
+                 if variables.CLOCK.match(n) or variables.ADDRESS.match(n)}
+        _display_names[key] = names
+    if not names:
+        return {}
+    first = {h.id: h.segments[0].id for h in parsed(scenario).network.hosts}
+    return team_texts.display_values(team, names, first)
+
+
+_display_names: dict[tuple[int, str], set[str]] = {}
 
 
 def team_values(team: Team) -> dict[str, str]:
