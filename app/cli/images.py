@@ -9,8 +9,10 @@ from flask.cli import with_appcontext
 from app.cli.context import database, settings
 from app.services import images as scenario_images
 from app.services.errors import InvalidInput
+from range.catalogue import CATALOGUE_PATH, CatalogueError, ImageDescription, describe_image, dumps, load
+from range.catalogue_text import DOC_PATH, markdown, text
 from range.docker_backend import DockerBackend
-from range.errors import ImageBuildError
+from range.errors import ImageBuildError, RangeError
 from range.images import available_images, build_images, image_tag
 
 
@@ -64,3 +66,52 @@ def check() -> None:
     """Check that the Docker Engine answers."""
     backend = DockerBackend(settings().docker_host)
     click.echo(f"Docker Engine {backend.engine_version()} answers")
+
+
+@images.command("describe")
+@click.argument("name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Everything read, as JSON (every package and account).")
+@click.option("--markdown", "as_markdown", is_flag=True, help="The catalogue page (docs/images.md).")
+@click.option("--catalogue", "committed", is_flag=True,
+              help="Read the committed range/images/catalogue.json instead of the images (no Docker).")
+@click.option("--write", is_flag=True,
+              help="Read every image and rewrite range/images/catalogue.json and docs/images.md.")
+@with_appcontext
+def describe(name: str | None, as_json: bool, as_markdown: bool, committed: bool, write: bool) -> None:
+    """What image NAME (default: every image) offers: ports, start scripts, packages, modules, accounts, commands.
+
+    Read from the built images themselves (build them first), unless --catalogue.
+    """
+    if name is not None and name not in available_images():
+        raise click.ClickException(f"unknown image {name!r} (images: {', '.join(available_images())})")
+    if write and (name or committed):
+        raise click.ClickException("--write reads every image: give no NAME and no --catalogue")
+    try:
+        found = _described(name, committed and not write)
+    except (RangeError, CatalogueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if write:
+        CATALOGUE_PATH.write_text(dumps(list(found.values())), encoding="utf-8")
+        DOC_PATH.write_text(markdown(found), encoding="utf-8")
+        click.echo(f"wrote {CATALOGUE_PATH} and {DOC_PATH} ({len(found)} images)")
+    elif as_json:
+        click.echo(dumps(list(found.values())), nl=False)
+    elif as_markdown:
+        click.echo(markdown(found), nl=False)
+    else:
+        base = found["base"] if "base" in found else _described("base", committed)["base"]
+        click.echo("\n".join(text(found[n], base) for n in sorted(found)), nl=False)
+
+
+def _described(name: str | None, committed: bool) -> dict[str, ImageDescription]:
+    names = [name] if name else available_images()
+    if committed:
+        catalogue = load()
+        missing = [n for n in names if n not in catalogue]
+        if missing:
+            raise CatalogueError(
+                f"the committed catalogue lacks {', '.join(missing)}: run mamori images describe --write"
+            )
+        return {n: catalogue[n] for n in names}
+    backend = DockerBackend(settings().docker_host)
+    return {n: describe_image(backend, n) for n in names}

@@ -19,12 +19,21 @@ import pytest
 from docker.models.containers import Container
 from docker.models.networks import Network
 
+from range.catalogue import entry
 from range.docker_backend import DockerBackend
 from range.images import build_image
+from range.provision import BASE_CAPABILITIES
 
 TEST_LABEL = "org.mamori.test"
 LABELS = {TEST_LABEL: "role-images"}
-ROLES = ("workstation", "webserver", "fileserver", "router", "loghost", "attacker")
+ROLES = (
+    "workstation", "webserver", "fileserver", "router", "loghost", "attacker", "database", "mail", "dns",
+)
+# How the range engine runs every host (range.provision): the roles must work like this.
+HARDENED = {
+    "cap_drop": ["ALL"], "cap_add": list(BASE_CAPABILITIES),
+    "security_opt": ["no-new-privileges:true"], "init": True,
+}
 
 pytestmark = pytest.mark.docker
 
@@ -110,9 +119,27 @@ def listening_ports(container: Container) -> set[int]:
     return {int(a.rsplit(":", 1)[1]) for a in output.split() if not a.startswith("127.0.0.11:")}
 
 
+def listening(container: Container) -> set[str]:
+    """Every port listening (TCP) or bound (UDP) on a non-loopback address, as "53/udp"."""
+    _, output = sh(container, "ss -Hltn | awk '{print \"tcp \" $4}'; ss -Hlun | awk '{print \"udp \" $4}'")
+    found = set()
+    for line in output.splitlines():
+        protocol, local = line.split()
+        address, _, port = local.rpartition(":")
+        if not address.startswith("127.") and address != "[::1]":
+            found.add(f"{port}/{protocol}")
+    return found
+
+
+def assert_catalogue_ports(container: Container, role: str) -> None:
+    """The ports the catalogue (the image's EXPOSE) promises are exactly those listening."""
+    wait_until(container, "pidof sshd")
+    assert listening(container) == set(entry(role).ports)
+
+
 def test_the_workstation_has_its_tools_and_only_sshd_listens(client: Container) -> None:
     # sqlite3 and venv are in the full python3, not in base's python3-minimal.
-    tools = "command -v ssh sshpass python3 cron && python3 -c 'import sqlite3, venv'"
+    tools = "command -v ssh sshpass python3 cron mutt mariadb dig && python3 -c 'import sqlite3, venv'"
     code, output = sh(client, tools)
     assert code == 0, output
     wait_until(client, "pidof sshd && pidof cron")
@@ -254,3 +281,153 @@ def test_the_fileserver_answers_smb_and_lists_its_rsync_modules(
     assert retry(lambda: rsync_modules(host_port(files, "873/tcp"))) == ["backup"]
     guest = "testparm -s --parameter-name='guest ok' --section-name=share 2>/dev/null"
     assert sh(files, guest) == (0, "No\n")
+
+
+def put(container: Container, path: str, content: str, mode: int = 0o644) -> None:
+    """Place a file before (or after) the container starts, as the range engine does."""
+    directory, _, name = path.rpartition("/")
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        data = content.encode()
+        member = tarfile.TarInfo(name)
+        member.size, member.mode = len(data), mode
+        tar.addfile(member, io.BytesIO(data))
+    container.put_archive(directory, archive.getvalue())
+
+
+def test_the_webserver_runs_pdo_sqlite_and_index_html_wins_over_index_php(
+    backend: DockerBackend, tags: dict[str, str], network: Network, client: Container
+) -> None:
+    web = start(backend, tags["webserver"], network, name=f"web-{uuid.uuid4().hex[:6]}", **HARDENED)
+    assert_catalogue_ports(web, "webserver")
+    put(web, "/var/www/html/index.php", "<?php echo 'php-index';")
+    put(web, "/var/www/html/rows.php", """<?php
+$db = new PDO('sqlite:/tmp/city.db');
+$db->exec('CREATE TABLE IF NOT EXISTS residents (name TEXT)');
+$db->prepare('INSERT INTO residents VALUES (?)')->execute(['山田太郎']);
+echo implode(',', $db->query('SELECT name FROM residents')->fetchAll(PDO::FETCH_COLUMN));
+echo ' drivers=' . implode(',', PDO::getAvailableDrivers());
+""")
+    url = f"http://{web.name}"
+    rows = wait_until(client, f"curl -sf {url}/rows.php")
+    assert rows.startswith("山田太郎 drivers=") and {"sqlite", "mysql"} <= set(rows.split("=")[1].split(","))
+    assert "〇〇市 公式ホームページ" in wait_until(client, f"curl -sf {url}/")  # index.html wins
+    sh(web, "rm -f /var/www/html/index.html")
+    assert wait_until(client, f"curl -sf {url}/") == "php-index"
+    # The site's own scripts and trainees have the sqlite3 CLI and python3's sqlite3 module.
+    query = "sqlite3 /tmp/city.db 'SELECT count(*) FROM residents' && python3 -c 'import sqlite3'"
+    assert sh(web, query) == (0, "1\n")
+
+
+def test_the_database_answers_the_workstation_and_root_only_on_the_socket(
+    backend: DockerBackend, tags: dict[str, str], network: Network, client: Container
+) -> None:
+    db = start(backend, tags["database"], network, name=f"db-{uuid.uuid4().hex[:6]}", **HARDENED)
+    # sshd starts after the start scripts: MariaDB answers by then, with no retry.
+    wait_until(db, "pidof sshd")
+    create = ("CREATE DATABASE city; CREATE USER 'app'@'%' IDENTIFIED BY 'Kanri2024';"
+              " GRANT ALL ON city.* TO 'app'@'%';")
+    assert sh(db, f'mariadb -e "{create}"') == (0, "")
+    assert_catalogue_ports(db, "database")
+    query = ("CREATE TABLE residents (name VARCHAR(40)); INSERT INTO residents VALUES ('山田太郎');"
+             " SELECT name FROM residents")
+    code, output = sh(client, f'mariadb -h {db.name} -u app -pKanri2024 city -N -e "{query}"')
+    assert (code, output) == (0, "山田太郎\n")
+    code, output = sh(client, f"mariadb -h {db.name} -u root -N -e 'SELECT 1'")
+    assert code != 0 and "Access denied" in output
+    assert sh(db, "test -d /var/lib/mysql/city && stat -c %U /var/lib/mysql/city") == (0, "mysql\n")
+
+
+SEND_MAIL = """\
+import smtplib, sys
+from email.message import EmailMessage
+message = EmailMessage()
+message["From"], message["To"] = "it-support@pref.example.lg.jp", sys.argv[2]
+message["Subject"] = "【至急】パスワードの再設定"
+message.set_content("下記のURLからパスワードを再設定してください。")
+with smtplib.SMTP(sys.argv[1], 25, timeout=10) as smtp:
+    smtp.send_message(message)
+"""
+READ_MAIL = """\
+import email, email.header, imaplib, sys
+imap = imaplib.IMAP4(sys.argv[1], 143)
+imap.login(sys.argv[2], sys.argv[3])
+imap.select("INBOX")
+_, numbers = imap.search(None, "ALL")
+for number in numbers[0].split():
+    _, data = imap.fetch(number, "(RFC822)")
+    message = email.message_from_bytes(data[0][1])
+    print(str(email.header.make_header(email.header.decode_header(message["Subject"]))))
+"""
+
+
+def test_a_mail_for_any_domain_lands_in_a_maildir_read_over_imap(
+    backend: DockerBackend, tags: dict[str, str], network: Network, client: Container
+) -> None:
+    mail = start(backend, tags["mail"], network, name=f"mail-{uuid.uuid4().hex[:6]}", **HARDENED)
+    assert_catalogue_ports(mail, "mail")
+    sh(mail, "useradd -m -s /bin/bash tanaka && echo 'tanaka:Madoguchi-2024' | chpasswd")
+    put(client, "/tmp/send_mail.py", SEND_MAIL)
+    put(client, "/tmp/read_mail.py", READ_MAIL)
+    code, output = sh(client, f"python3 /tmp/send_mail.py {mail.name} tanaka@city.example.lg.jp")
+    assert code == 0, output
+    wait_until(mail, "ls /home/tanaka/Maildir/new/ | grep -q .")
+    code, output = sh(client, f"python3 /tmp/read_mail.py {mail.name} tanaka Madoguchi-2024")
+    assert (code, output) == (0, "【至急】パスワードの再設定\n")
+    # A trainee reads it with mutt on the workstation (its screen, through a pseudo-terminal).
+    mutt = f"mutt -f imap://tanaka:Madoguchi-2024@{mail.name}/INBOX -e 'push <quit>'"
+    sh(client, f"TERM=xterm timeout 20 script -qc \"{mutt}\" /tmp/mutt.screen")
+    assert "【至急】パスワードの再設定" in sh(client, "cat /tmp/mutt.screen")[1]
+    code, output = sh(client, f"python3 /tmp/read_mail.py {mail.name} tanaka wrong-password")
+    assert code != 0 and "AUTHENTICATIONFAILED" in output
+    code, output = sh(client, f"python3 /tmp/send_mail.py {mail.name} suzuki@city.example.lg.jp")
+    assert code != 0 and "550" in output and "User unknown" in output
+    log = wait_until(mail, "grep 'status=sent (delivered to maildir)' /var/log/mail.log")
+    assert "to=<tanaka@city.example.lg.jp>" in log
+    assert "imap-login: Login: user=<tanaka>" in sh(mail, "cat /var/log/mail.log")[1]
+
+
+def dig(client: Container, server: str, name: str) -> tuple[str, str]:
+    """Ask *server* for *name*'s address from the workstation: (status, addresses)."""
+    code, output = sh(client, f"dig +time=2 +tries=3 @{server} {name} A")
+    assert code == 0, output
+    status = output.split("status: ", 1)[1].split(",", 1)[0]
+    _, short = sh(client, f"dig +short +time=2 +tries=3 @{server} {name} A")
+    return status, short.strip()
+
+
+def test_the_dns_server_answers_the_range_names_only_and_logs_every_query(
+    backend: DockerBackend, tags: dict[str, str], network: Network, client: Container
+) -> None:
+    dns = backend.client.containers.create(
+        tags["dns"], labels=LABELS, network=network.name, name=f"dns-{uuid.uuid4().hex[:6]}", **HARDENED
+    )
+    put(dns, "/etc/mamori/range-hosts", "10.20.1.80 www.city.example.lg.jp www\n10.20.9.9 c2.evil.example\n")
+    dns.start()
+    assert_catalogue_ports(dns, "dns")
+    assert dig(client, dns.name, "www.city.example.lg.jp") == ("NOERROR", "10.20.1.80")
+    assert dig(client, dns.name, "c2.evil.example") == ("NOERROR", "10.20.9.9")
+    assert dig(client, dns.name, "www") == ("NOERROR", "10.20.1.80")
+    assert dig(client, dns.name, "www.example.com") == ("REFUSED", "")
+    code, _ = sh(client, f"dig +tcp +short @{dns.name} www.city.example.lg.jp | grep -qx 10.20.1.80")
+    assert code == 0, "answers over TCP too"
+    me = address(client, network)
+    log = wait_until(dns, "grep -F 'www.example.com' /var/log/dns/queries.log", timeout=10)
+    assert f"query[A] www.example.com from {me}" in log
+    readable = "su nobody -s /bin/sh -c 'grep -c query /var/log/dns/queries.log'"
+    assert int(wait_until(dns, readable).strip()) >= 5, "every account can read the query log"
+    sh(dns, "echo '10.20.1.25 mail.city.example.lg.jp' >> /etc/mamori/range-hosts && pkill -HUP dnsmasq")
+    deadline = time.monotonic() + 10
+    while dig(client, dns.name, "mail.city.example.lg.jp")[1] != "10.20.1.25":
+        assert time.monotonic() < deadline, "SIGHUP re-reads /etc/mamori/range-hosts"
+        time.sleep(0.3)
+
+
+def test_the_dns_server_without_range_hosts_answers_no_name(
+    backend: DockerBackend, tags: dict[str, str], network: Network, client: Container
+) -> None:
+    dns = start(backend, tags["dns"], network, name=f"dns-{uuid.uuid4().hex[:6]}", **HARDENED)
+    wait_until(dns, "pidof dnsmasq && pidof sshd")
+    assert dig(client, dns.name, "www.city.example.lg.jp") == ("REFUSED", "")
+    # A name without a dot gets NXDOMAIN (domain-needed); never an address, not even its own.
+    assert dig(client, dns.name, dns.name) == ("NXDOMAIN", "")
