@@ -36,6 +36,11 @@ CASES: dict[str, tuple[Callable[[dict[str, Any]], None], str, str]] = {
                 "images[0].packages[0]", "is not a Debian package name"),
     "variable-id": (lambda d: d.update(variables=[{"id": "C2-Domain", "values": ["a", "b"]}]), "variables[0].id",
                     "is not a variable or parameter name"),
+    "header-value": (lambda d: (_http_check(d), d["checks"][-1]["params"].update(
+        url="http://ws01/", headers={"User-Agent": "職員ブラウザ"})), "headers.User-Agent",
+        "is not an HTTP header value: printable ASCII only"),
+    "header-name": (lambda d: (_http_check(d), d["checks"][-1]["params"].update(
+        url="http://ws01/", headers={"User Agent": "x"})), "headers.User Agent", "is not an HTTP header name"),
     "owner": (lambda d: _host(d).update(files=[{"path": "/x", "content": "x", "owner": "Staff"}]), "files[0].owner",
               "is not a Unix account name"),
 }

@@ -115,7 +115,7 @@ def strip_tags(loc: Loc) -> Loc:
 
 
 def _from_pydantic(path: Path, document: safe_yaml.Document, error: dict[str, Any]) -> Problem:
-    loc = strip_tags(tuple(error["loc"]))
+    loc = strip_tags(tuple(part for part in error["loc"] if part != "[key]"))  # a bad key: named by its path
     kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
     if kind == "missing":
         message = "Japanese text is missing" if loc and loc[-1] == "ja" else "required field is missing"
@@ -158,6 +158,8 @@ _PATTERN_WORDS = (
                              "two characters, e.g. php-sqlite3"),
     ("^0?[0-7]", "is not a file mode: three or four octal digits, written in quotes, e.g. \"0644\" or \"0755\""),
     ("^/", "is not an absolute path: it starts with '/', e.g. /var/www/html/index.html"),
+    ("^[ -~]", "is not an HTTP header value: printable ASCII only (no Japanese text, no line breaks), e.g. "
+               "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
     ("^[A-Za-z0-9-]{1,64}", "is not an HTTP header name: letters, digits and '-', e.g. User-Agent"),
     ("^[A-Za-z0-9_.][A-Za-z0-9_./-]", "is not a path in the scenario's folder: letters, digits, '_', '.', '-' and '/' "
                                       "(no spaces), e.g. site/index.html"),

@@ -17,7 +17,7 @@ from scoring.probe import MAX_FILE_BYTES, MAX_HTTP_BODY, Probe
 
 HttpStatus = Annotated[int, Field(ge=100, le=599)]
 HeaderName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")]
-HeaderValue = Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
+HeaderValue = Annotated[str, StringConstraints(max_length=500, pattern=r"^[ -~]*$")]  # printable ASCII only
 # The probe's own: the URL names the host, every request closes its connection, a GET has no body.
 PROBE_HEADERS = {"host", "connection", "content-length", "transfer-encoding"}
 MAX_HEADERS = 10
