@@ -120,3 +120,42 @@ def test_two_teams_get_their_own_values_everywhere(app: Flask, db, client, auth,
     export = client.get(f"/review/exercises/{exercise_id}/export/variables.csv").get_data(as_text=True)
     rows = [line.split(",") for line in export.splitlines()[1:]]
     assert {(row[1], row[3], row[4]) for row in rows} >= {("1", "c2_domain", domain[1]), ("2", "c2_domain", domain[2])}
+
+
+def _exercise_of_the_example(db, tmp_path: Path, instructor):  # type: ignore[no-untyped-def]
+    shutil.copy(EXAMPLE, tmp_path / "variables.yaml")
+    found, problems = scenarios.register_directory(db, tmp_path)
+    assert problems == []
+    return exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="変数", team_count=3),
+                                     actor=instructor)
+
+
+def test_values_are_fixed_and_only_the_exercises_staff_see_them(db, client, auth, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    mine = make_user(db, role=Role.INSTRUCTOR, login="sensei")
+    make_user(db, role=Role.INSTRUCTOR, login="other-sensei")
+    exercise = _exercise_of_the_example(db, tmp_path, mine)
+    drawn = [dict(team.variables) for team in exercise.teams]
+    assert len({d["c2_domain"] for d in drawn}) == 3 and len({d["case_number"] for d in drawn}) == 3
+    # The scenario in general keeps its placeholders (a field that cannot hold one shows the first value).
+    general = scenarios.parsed(exercise.scenario)
+    assert general.tasks[1].answer.values == ["{{c2_domain}}"]
+    assert general.network.hosts[1].aliases == ["cdn-update.example"]
+    assert scenarios.for_team(exercise.teams[0]).tasks[1].answer.values == [drawn[0]["c2_domain"]]
+    # Renaming a team or registering a new version of the scenario leaves the values alone.
+    exercise.teams[0].name = "改名したチーム"
+    (tmp_path / "variables.yaml").write_text(EXAMPLE.read_text(encoding="utf-8").replace(
+        'version: "1.0"', 'version: "1.1"').replace("generate: domain", "values: [a.example, b.example]")
+        .replace("    suffix: example\n", ""), encoding="utf-8")
+    assert scenarios.register_directory(db, tmp_path)[1] == []
+    db.commit()
+    db.expire_all()
+    assert [scenarios.team_values(team) for team in exercise.teams] == drawn
+
+    auth.login("other-sensei")
+    page = client.get(f"/exercises/{exercise.id}").get_data(as_text=True)
+    assert client.get(f"/exercises/{exercise.id}").status_code == 200
+    assert all(d["c2_domain"] not in page for d in drawn) and "{{c2_domain}}" not in page
+    auth.logout()
+    auth.login("sensei")
+    page = client.get(f"/exercises/{exercise.id}").get_data(as_text=True)
+    assert all(d["c2_domain"] in page and d["case_number"] in page for d in drawn)
