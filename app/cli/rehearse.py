@@ -2,9 +2,11 @@
 
 What the instructor runs the day before a session (and CI for every bundled
 scenario). The report is in Japanese; ``--json`` gives one object with
-English keys: ``ok``, ``problems``, ``notes``, ``seconds`` and per team its
-score, maximum, injects, steps, ``messages_sent``, ``requests_fulfilled``,
-``reports_late`` and the score ``breakdown`` by source. Nothing of the operator's database is touched, and the ranges
+English keys, and everything the text shows: ``scenario``, ``title``, ``ok``,
+``expectations``, ``problems``, ``notes``, ``seconds`` and per team its
+``rank``, score, maximum, ``share``, injects, steps, ``messages_sent``,
+``requests_fulfilled``, ``reports_late`` and the score ``breakdown`` by
+source. Nothing of the operator's database is touched, and the ranges
 it builds are removed at the end, also after Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
@@ -84,9 +86,9 @@ def report_lines(result: rehearsal.RehearsalResult) -> list[str]:
         if result.expectations is not None:
             lines[-1] = (f"最終スコア（基準: 模範対応は満点の {result.expectations.perfect_at_least:.0%} 以上、"
                          f"無対応は {result.expectations.passive_at_most} 点以下、1時間遅れはその間）:")
-        ranked = sorted(result.teams, key=lambda t: (-t.score, t.number))
-        for team in ranked:
-            rank = 1 + sum(1 for other in ranked if other.score > team.score)
+        ranks = result.ranks()
+        for team in sorted(result.teams, key=lambda t: (-t.score, t.number)):
+            rank = ranks[team.number]
             share = f"（{team.score / team.maximum:.0%}）" if team.maximum else ""
             lines.append(f"  {rank:>2}位  {team.name}  {_pad(rehearsal.DEFENDER_NAMES[team.defender], 10)}"
                          f"{team.score:>6} 点 / 満点 {team.maximum}{share}  "

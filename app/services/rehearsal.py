@@ -101,6 +101,7 @@ class TeamResult:
                 "steps_done": self.steps_done, "steps_total": self.steps_total,
                 "messages_sent": self.messages_sent, "requests_fulfilled": self.requests_fulfilled,
                 "reports_late": self.reports_late,
+                "share": round(self.score / self.maximum, 4) if self.maximum else None,
                 "breakdown": [{"source": line.source.value, "id": line.source_id, "points": line.points,
                                "events": line.events} for line in self.breakdown]}
 
@@ -119,8 +120,18 @@ class RehearsalResult:
     def ok(self) -> bool:
         return not self.problems and bool(self.teams)
 
+    def ranks(self) -> dict[int, int]:
+        """Each team's place by score, by team number (teams with equal scores share a place)."""
+        return {t.number: 1 + sum(1 for other in self.teams if other.score > t.score) for t in self.teams}
+
     def as_json(self) -> dict[str, Any]:
-        return {"scenario": self.scenario, "ok": self.ok, "teams": [t.as_json() for t in self.teams],
+        """Everything the text report shows (``app.cli.rehearse.report_lines``), with English keys."""
+        ranks = self.ranks()
+        expect = None if self.expectations is None else {
+            "perfect_at_least": self.expectations.perfect_at_least,
+            "passive_at_most": self.expectations.passive_at_most}
+        return {"scenario": self.scenario, "title": self.title, "ok": self.ok, "expectations": expect,
+                "teams": [{**t.as_json(), "rank": ranks[t.number]} for t in self.teams],
                 "problems": list(self.problems), "notes": list(self.notes), "seconds": round(self.seconds, 1)}
 
 
