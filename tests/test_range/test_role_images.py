@@ -382,6 +382,11 @@ def test_a_mail_for_any_domain_lands_in_a_maildir_read_over_imap(
     assert code != 0 and "AUTHENTICATIONFAILED" in output
     code, output = sh(client, f"python3 /tmp/send_mail.py {mail.name} suzuki@city.example.lg.jp")
     assert code != 0 and "550" in output and "User unknown" in output
+    # An administrator account (sudo: true) is uid 0: Dovecot will not open its mailbox.
+    sh(mail, "useradd -o -u 0 -g 0 -M -d /home/kanri -s /bin/bash kanri && echo 'kanri:Kanri-2024' | chpasswd")
+    code, output = sh(client, f"python3 /tmp/read_mail.py {mail.name} kanri Kanri-2024")
+    assert code != 0 and "SELECT => Internal error" in output
+    assert "userdb returned 0 as uid" in wait_until(mail, "grep 'imap(kanri)' /var/log/mail.log")
     log = wait_until(mail, "grep 'status=sent (delivered to maildir)' /var/log/mail.log")
     assert "to=<tanaka@city.example.lg.jp>" in log
     assert "imap-login: Login: user=<tanaka>" in sh(mail, "cat /var/log/mail.log")[1]
