@@ -19,7 +19,7 @@ def _host(doc: dict[str, Any]) -> dict[str, Any]:
 def _http_check(doc: dict[str, Any]) -> None:
     doc["checks"].append({"id": "site", "type": "http", "title": {"ja": "サイト", "en": "Site"},
                           "params": {"from": "ws01", "url": "https://ws01/index.html"},
-                          "scoring": {"mode": "sla", "points_per_round": 1}})
+                          "scoring": {"mode": "availability", "points_per_round": 1}})
 
 
 # (what the author wrote wrong, the field's path in the message, words the message must hold)
@@ -74,3 +74,26 @@ def test_passive_at_most_is_said_to_be_in_points(value: object, tmp_path: Path) 
 
 def test_passive_at_most_in_points_is_accepted(tmp_path: Path) -> None:
     assert problems_after(tmp_path, lambda d: d.update(expectations={"passive_at_most": 50})) == []
+
+
+def test_the_json_schema_says_passive_at_most_is_in_points() -> None:
+    from app.scenario.model import Expectations
+    described = Expectations.model_json_schema()["properties"]["passive_at_most"]
+    assert "In points" in described["description"] and described["minimum"] == 0
+
+
+@pytest.mark.parametrize(("headers", "words"), [
+    ({"Host": "evil.example"}, "the probe sets Host itself"),
+    ({"connection": "keep-alive"}, "the probe sets connection itself"),
+    ({f"X-H{i}": "v" for i in range(11)}, "at most 10 headers"),
+    ({"X-A": "1", "x-a": "2"}, "a header is given twice"),
+])
+def test_http_check_headers_have_sane_limits(headers: dict[str, str], words: str, tmp_path: Path) -> None:
+    found = problems_after(tmp_path, lambda d: (_http_check(d), d["checks"][-1]["params"].update(
+        url="http://ws01/", headers=headers)))
+    assert len(found) == 1 and words in found[0], found
+
+
+def test_http_check_headers_in_range_are_accepted(tmp_path: Path) -> None:
+    assert problems_after(tmp_path, lambda d: (_http_check(d), d["checks"][-1]["params"].update(
+        url="http://ws01/", headers={"User-Agent": "Mozilla/5.0 (compatible)", "Referer": "http://ws01/"}))) == []
