@@ -6,6 +6,7 @@ a login in the host's auth.log; a file or process check leaves nothing.
 """
 from __future__ import annotations
 
+import re
 import time
 from typing import Iterator
 
@@ -106,3 +107,26 @@ def test_file_and_process_checks_leave_no_trace(office: Office) -> None:
     after = {path: _count(office, host, path) for host, path in
              (("ws01", "/var/log/auth.log"), ("web01", ACCESS_LOG), ("web01", "/var/log/auth.log"))}
     assert after == before
+
+
+def test_a_tcp_check_is_a_connection_closed_at_once(office: Office) -> None:
+    before_web, before_ssh = _count(office, "web01", ACCESS_LOG), _count(office, "ws01", "/var/log/auth.log")
+    office.check("tcp", **{"from": "web01", "host": "ws01", "port": 22})
+    office.check("tcp", **{"from": "ws01", "host": "web01", "port": 80})
+    web01 = office.sh("web01", "hostname -i").split()[0]
+    added = _lines_after(office, "ws01", "/var/log/auth.log", before_ssh, f"Connection closed by {web01}")
+    assert any("sshd" in line and f"Connection closed by {web01} port" in line for line in added), added
+    assert _count(office, "web01", ACCESS_LOG) == before_web  # no request, no access-log line
+
+
+def test_logins_come_from_the_gateway_or_from_the_vantage_host(office: Office) -> None:
+    before = _count(office, "ws01", "/var/log/auth.log")
+    office.check("ssh_login", host="ws01", user="tanaka", password="wrong", expect="failure")
+    failed = _lines_after(office, "ws01", "/var/log/auth.log", before, "Failed password for tanaka")
+    assert any(re.search(r"Failed password for tanaka from \S+\.210 port", line) for line in failed), failed
+    before = _count(office, "ws01", "/var/log/auth.log")
+    office.check("ssh_login", **{"host": "ws01", "user": "tanaka", "password": "tanaka-pass-1", "from": "web01",
+                                 "counts_as": "shell_or_tunnel"})
+    web01 = office.sh("web01", "hostname -i").split()[0]
+    added = _lines_after(office, "ws01", "/var/log/auth.log", before, "session closed for user tanaka")
+    assert any(f"Accepted password for tanaka from {web01} port" in line for line in added), added
