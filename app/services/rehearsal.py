@@ -668,7 +668,7 @@ def _describe(step: Any) -> str:
 def _moment(moment: At | After) -> str:
     if isinstance(moment, At):
         return f"{moment.day} 日目 {moment.at}"
-    return f"{moment.inject} の {moment.delay} 後"
+    return f"{moment.inject} の{'終了から ' if moment.on_finish else ' '}{moment.delay} 後"
 
 
 def _hhmm(seconds: float) -> str:
