@@ -194,17 +194,16 @@ def _port_order(port: str) -> tuple[int, str]:
 
 
 def summary(name: str) -> str:
-    """The first sentence of the role's Dockerfile header (what the image is for)."""
+    """The role's Dockerfile header comment (what the image is for), as one paragraph."""
     dockerfile = IMAGES_DIR / name / "Dockerfile"
     lines = []
     for line in dockerfile.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
             break
-        lines.append(line.lstrip("# ").strip())
+        lines.append(line.lstrip("#").strip())
     text = " ".join(part for part in lines if part)
     text = text.split(": ", 1)[1] if text.startswith("Mamori") and ": " in text else text
-    end = text.find(". ")
-    return text[: end + 1] if end >= 0 else text
+    return text[:1].upper() + text[1:]
 
 
 def dumps(descriptions: list[ImageDescription]) -> str:

@@ -33,9 +33,10 @@ def base_choice(image: ImageDescription) -> list[str]:
     return sorted(names & {p.name for p in image.packages})
 
 
-def notable_accounts(image: ImageDescription) -> list[str]:
-    """Accounts with a login shell or that own files (services' users such as www-data, mysql)."""
-    return [a.name for a in image.accounts if a.login or a.owns_files]
+def notable_accounts(image: ImageDescription, base: ImageDescription | None) -> list[str]:
+    """Accounts with a login shell, that own files (www-data, mysql) or that the role's packages add."""
+    inherited = {a.name for a in base.accounts} if base is not None else set()
+    return [a.name for a in image.accounts if a.login or a.owns_files or a.name not in inherited]
 
 
 def language_lines(image: ImageDescription) -> list[tuple[str, str]]:
@@ -63,7 +64,7 @@ def text(image: ImageDescription, base: ImageDescription | None) -> str:
     for label, modules in language_lines(image):
         rows.append(f"  {label + ':':<15} {modules or '-'}")
     rows += [
-        f"  accounts:       {', '.join(notable_accounts(image))} (all: --json)",
+        f"  accounts:       {', '.join(notable_accounts(image, base))} (all: --json)",
         f"  commands:       {', '.join(image.commands)}",
     ]
     return "\n".join(rows) + "\n"
@@ -96,9 +97,10 @@ def image_section(image: ImageDescription, base: ImageDescription | None) -> lis
     ]
     rows += [(f"言語 / Language: {label}", modules or "—") for label, modules in language_lines(image)]
     rows += [
-        ("アカウント / Accounts", ", ".join(f"`{a}`" for a in notable_accounts(image))),
+        ("アカウント / Accounts", ", ".join(f"`{a}`" for a in notable_accounts(image, base))),
         ("コマンド / Commands", ", ".join(f"`{c}`" for c in image.commands)),
     ]
-    lines = [heading, "", image.summary, "", "| 項目 / Item | 内容 / Contents |", "| --- | --- |"]
+    described = image.summary.replace("<", "\\<").replace(">", "\\>").replace("*", "\\*")  # literal, not HTML
+    lines = [heading, "", described, "", "| 項目 / Item | 内容 / Contents |", "| --- | --- |"]
     lines += [f"| {label} | {value} |" for label, value in rows]
     return lines + [""]
