@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from app.models import Message, Role
 from app.runtime.engine import Engine
-from app.services import exercises, lifecycle, provisioning, ranges, scenarios, tasks
+from app.services import exercises, injects, lifecycle, provisioning, ranges, scenarios, tasks
 from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
@@ -159,3 +159,14 @@ def test_values_are_fixed_and_only_the_exercises_staff_see_them(db, client, auth
     auth.login("sensei")
     page = client.get(f"/exercises/{exercise.id}").get_data(as_text=True)
     assert all(d["c2_domain"] in page and d["case_number"] in page for d in drawn)
+
+
+def test_an_instructors_message_with_a_placeholder_reaches_each_team_with_its_own_value(db, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    exercise = _exercise_of_the_example(db, tmp_path, make_user(db, role=Role.INSTRUCTOR, login="sensei"))
+    injects.send(db, exercise, subject="遮断の確認（{{case_number}}）", body="{{c2_domain}} を遮断しましたか。",
+                 teams=None, actor=None)
+    db.flush()
+    for team in exercise.teams:
+        message = db.scalar(select(Message).where(Message.team_id == team.id))
+        assert message.body_ja == f"{team.variables['c2_domain']} を遮断しましたか。"
+        assert message.subject_ja == f"遮断の確認（{team.variables['case_number']}）"

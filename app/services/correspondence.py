@@ -299,7 +299,6 @@ class QueueItem:
 def white_cell_queue(session: Session, exercise: Exercise, now: datetime | None = None) -> list[QueueItem]:
     """Team messages no request recognised, oldest first, with the character's suggested replies."""
     wall = now or utcnow()
-    people = {c.id: c for c in scenarios.parsed(exercise.scenario).story.characters}
     teams = {t.id: t for t in exercise.teams}
     rows = list(session.scalars(select(Message).where(Message.exercise_id == exercise.id,
                                                       Message.white_cell == WAITING).order_by(Message.id)))
@@ -308,8 +307,9 @@ def white_cell_queue(session: Session, exercise: Exercise, now: datetime | None 
         if thread_ids else {}
     items = []
     for message in rows:
-        char = people.get(message.character_id)
-        items.append(QueueItem(message, teams[message.team_id], threads_by_id[message.thread_id], char,
+        team = teams[message.team_id]  # the suggestions with the team's own values, ready to send
+        char = next((c for c in scenarios.for_team(team).story.characters if c.id == message.character_id), None)
+        items.append(QueueItem(message, team, threads_by_id[message.thread_id], char,
                                max((wall - message.created_at).total_seconds(), 0.0), suggestions(char)))
     return items
 

@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models import Exercise, InjectRun, Message, RunStatus, Team, TimelineEvent, User, utcnow
+from app.scenario import variables
 from app.scenario.model import Character
 from app.services import audit, correspondence, lifecycle, scenarios
 from app.services.errors import N_, Conflict, InvalidInput, NotFound
@@ -63,7 +64,10 @@ def send(session: Session, exercise: Exercise, *, subject: str, body: str, teams
     chosen = chosen_teams(exercise, teams)
     char = _character(exercise, sender) if sender else None
     reading = lifecycle.reading(exercise)
-    for team in chosen:
+    written_subject, written_body = subject, body
+    for team in chosen:  # {{variable}} in the instructor's text: each team reads its own value
+        values = scenarios.team_values(team)
+        subject, body = variables.render_text(written_subject, values), variables.render_text(written_body, values)
         if char is not None and char.reachable:
             correspondence.deliver(session, exercise, team, char, thread=None, subject=subject, body_ja=body,
                                    body_en=body, author=actor)
@@ -76,7 +80,7 @@ def send(session: Session, exercise: Exercise, *, subject: str, body: str, teams
         _timeline(session, exercise, team, f"message from {char.id if char else 'the instructors'}: {subject[:100]}")
     audit.record(session, "message.broadcast" if teams is None else "message.send", actor=actor,
                  target=f"exercise:{exercise.id}", exercise_id=exercise.id, ip=ip,
-                 teams=[t.number for t in chosen], subject=subject[:200], sender=char.id if char else None)
+                 teams=[t.number for t in chosen], subject=written_subject[:200], sender=char.id if char else None)
     return len(chosen)
 
 
