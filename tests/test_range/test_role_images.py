@@ -436,3 +436,38 @@ def test_the_dns_server_without_range_hosts_answers_no_name(
     assert dig(client, dns.name, "www.city.example.lg.jp") == ("REFUSED", "")
     # A name without a dot gets NXDOMAIN (domain-needed); never an address, not even its own.
     assert dig(client, dns.name, dns.name) == ("NXDOMAIN", "")
+
+
+def test_start_scripts_run_in_name_order_at_every_start_before_provisioning_and_sshd(
+    backend: DockerBackend, tags: dict[str, str], network: Network
+) -> None:
+    """The role-image contract of docs/images.md, as base's mamori-init keeps it."""
+    host = backend.client.containers.create(
+        tags["workstation"], labels=LABELS, network=network.name, name=f"role-{uuid.uuid4().hex[:6]}", **HARDENED
+    )
+    step = "#!/bin/sh\necho \"{name} $(pidof sshd >/dev/null && echo sshd-up || echo sshd-down)\" >> /tmp/steps\n"
+    put(host, "/etc/mamori/start.d/20-second", step.format(name="20-second"), 0o755)
+    put(host, "/etc/mamori/start.d/10-first", step.format(name="10-first"), 0o755)
+    # Like the platform's script, provisioning marks itself done.
+    put(host, "/etc/mamori/provision.sh", step.format(name="provision") + "touch /etc/mamori/provisioned\n")
+    put(host, "/etc/mamori/routed", "")
+    host.start()
+    first = ["10-first sshd-down", "20-second sshd-down", "provision sshd-down"]
+    assert wait_until(host, "pidof sshd >/dev/null && cat /tmp/steps").splitlines() == first
+    host.restart(timeout=2)
+    again = wait_until(host, "pidof sshd >/dev/null && cat /tmp/steps").splitlines()
+    assert again == first + ["10-first sshd-down", "20-second sshd-down"], "provisioning runs once"
+
+
+@pytest.mark.parametrize("role", ["database", "mail", "dns", "webserver"])
+def test_a_role_serves_again_after_its_container_restarts(
+    backend: DockerBackend, tags: dict[str, str], network: Network, role: str
+) -> None:
+    """A restart (the Docker Engine's, or a host's) leaves stale pid files that must not stop the services."""
+    host = start(backend, tags[role], network, name=f"{role}-{uuid.uuid4().hex[:6]}", **HARDENED)
+    assert_catalogue_ports(host, role)
+    host.restart(timeout=5)
+    deadline = time.monotonic() + 30
+    while listening(host) != set(entry(role).ports):
+        assert time.monotonic() < deadline, f"{role} after a restart: {sorted(listening(host))}"
+        time.sleep(0.5)
