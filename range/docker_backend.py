@@ -122,11 +122,14 @@ class DockerBackend:
             raise DockerFailure(f"image {tag} does not exist (run `mamori images build`)") from None
 
     def start_probe(self, image: str, labels: Mapping[str, str]) -> str:
-        """Start a container of *image* that only sleeps: no network, none of the image's start-up."""
+        """Start a container of *image* that only sleeps: no network, none of the image's start-up.
+
+        It removes itself after ten minutes at most, should its caller die before removing it.
+        """
         try:
             created = self.api.create_container(
-                image, entrypoint=["sleep", "infinity"], command=[], labels=dict(labels),
-                host_config=self.api.create_host_config(network_mode="none", init=True),
+                image, entrypoint=["sleep", "600"], command=[], labels=dict(labels),
+                host_config=self.api.create_host_config(network_mode="none", init=True, auto_remove=True),
             )
             self.api.start(created["Id"])
         except ImageNotFound:
