@@ -6,6 +6,8 @@ pass the check, the instructor sees both values and trainees never see ``{{``.
 """
 from __future__ import annotations
 
+import json
+import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,6 +28,7 @@ from scoring.checks import run_check
 from tests.clocks import ManualClock
 from tests.factories import add_member, make_user, run_by
 from tests.test_range.conftest import docker_backend  # noqa: F401  (the fixture)
+from tests.test_rehearsal import mamori as rehearsal_cli
 
 pytestmark = pytest.mark.docker
 EXAMPLE = Path(__file__).resolve().parent / "scenarios" / "valid" / "variables.yaml"
@@ -111,6 +114,9 @@ def test_two_teams_get_their_own_values_everywhere(app: Flask, db, client, auth,
         assert response.status_code == 200 and "{{" not in response.get_data(as_text=True), page
     letter = client.get(f"/teams/{two.id}/inbox/{inbox[two.id].id}", follow_redirects=True).get_data(as_text=True)
     assert domain[2] in letter and domain[1] not in letter
+    address = ranges.team_range(db, two).hosts  # {{address:ws01}}: the team's own address of ws01
+    ws01 = next(h for h in address if h.name == "ws01").addresses["office"]
+    assert f"送信元 {ws01} の端末" in client.get(f"/teams/{two.id}/tasks").get_data(as_text=True)
     auth.logout()
 
     # The exercise's instructor sees both teams' values, on the page and in the export.
@@ -170,3 +176,16 @@ def test_an_instructors_message_with_a_placeholder_reaches_each_team_with_its_ow
         message = db.scalar(select(Message).where(Message.team_id == team.id))
         assert message.body_ja == f"{team.variables['c2_domain']} を遮断しましたか。"
         assert message.subject_ja == f"遮断の確認（{team.variables['case_number']}）"
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(bool(os.environ.get("MAMORI_TEST_DATABASE_URL")), reason="the rehearsal has its own SQLite database")
+def test_the_rehearsal_draws_each_scripted_team_its_own_values_and_passes(tmp_path: Path) -> None:
+    done = rehearsal_cli(tmp_path, "rehearse", str(EXAMPLE), "--json", "--speed", "600", "--teams", "3", timeout=1200)
+    result = json.loads(done.stdout)
+    assert result["problems"] == [] and (result["ok"], done.returncode) == (True, 0), done.stderr[-2000:]
+    drawn = [note.split("変数 ", 1)[1] for note in result["notes"] if "変数 " in note]
+    assert len(drawn) == 3 and len({d.split(",")[0] for d in drawn}) == 3, drawn  # three different C2 domains
+    perfect = next(team for team in result["teams"] if team["defender"] == "perfect")
+    assert perfect["steps_done"] == perfect["steps_total"]  # its own domain answered, blocked and checked
+    assert {line["id"] for line in perfect["breakdown"] if line["points"] > 0} >= {"c2-domain", "domain-blocked"}

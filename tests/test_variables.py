@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from app.scenario import load_scenario_file, variables
-from app.scenario.model import Variable
+from app.scenario.model import Scenario, Variable
+from app.services.ranges import compile_model
 from app.scenario.validate import validate_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,3 +117,17 @@ def test_a_variable_used_only_in_a_template_file_counts_as_used(tmp_path: Path) 
 
 def _line(text: str, needle: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), start=1) if needle in line)
+
+
+def test_accounts_and_files_of_a_range_take_the_teams_values() -> None:
+    document = load_scenario_file(EXAMPLE).document
+    document["variables"].append({"id": "staff_user", "values": ["tsato", "hkato"]})
+    document["variables"].append({"id": "staff_password", "generate": "password", "length": 14})
+    document["network"]["hosts"][0]["accounts"] = [{"user": "{{staff_user}}", "password": "{{staff_password}}"}]
+    values = variables.draw(variables.declared(document), "seed", 2)
+    model = Scenario.model_validate(variables.render(document, values))
+    spec = compile_model(model, {}, exercise="x", team="2", gateway_user="g", gateway_password="p")
+    ws01 = next(h for h in spec.hosts if h.name == "ws01")
+    assert [(a.user, a.password) for a in ws01.accounts] == [(values["staff_user"], values["staff_password"])]
+    assert f"http://{values['c2_domain']}:8080/beacon".encode() in ws01.files[0].content
+    assert next(h for h in spec.hosts if h.name == "attacker").aliases == (values["c2_domain"],)
