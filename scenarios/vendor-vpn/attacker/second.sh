@@ -6,8 +6,8 @@ log "second: ap01 again"
 typed <<CMDS | to_ap01 150 > "$OPS/session-second.log" 2>&1
 cd /var/tmp/.mis-cache
 mysql --defaults-extra-file=/opt/juki/etc/juki-db.cnf -B -e 'SELECT * FROM kazei' > kz.tsv
-tar czf pkg-update-7f3b.tgz kz.tsv && rm -f kz.tsv
-curl -s -m 60 --data-binary @pkg-update-7f3b.tgz "$C2/upload?name=kaede-pkg-update-7f3b.tgz"
+tar czf pkg-update-{{stage_id}}-2.tgz kz.tsv && rm -f kz.tsv
+curl -s -m 60 --data-binary @pkg-update-{{stage_id}}-2.tgz "$C2/upload?name=kaede-pkg-update-{{stage_id}}-2.tgz"
 cd
 exit
 CMDS

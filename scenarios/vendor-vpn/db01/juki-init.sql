@@ -18,7 +18,7 @@ CREATE TABLE kazei (
 ) COMMENT '個人住民税 課税情報';
 SET SESSION max_recursive_iterations = 100000;
 INSERT INTO jumin
-WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 3127)
+WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {{records}})
 SELECT CONCAT('3', LPAD(n * 7919 % 9999999999, 10, '0')),
        CONCAT(ELT(1 + n % 20, '佐藤','鈴木','高橋','田中','伊藤','渡辺','山本','中村','小林','加藤',
                               '吉田','山田','佐々木','山口','松本','井上','木村','林','清水','森'), ' ',
