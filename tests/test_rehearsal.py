@@ -175,7 +175,7 @@ def test_every_inject_must_fire_somewhere_and_never_fail() -> None:
 
 @pytest.mark.docker
 @sqlite_pass
-@pytest.mark.parametrize("scenario_id", ["targeted-mail", "web-deface", "ransomware", "usb-worm"])
+@pytest.mark.parametrize("scenario_id", ["targeted-mail", "web-deface", "ransomware", "usb-worm", "vendor-vpn"])
 def test_a_bundled_scenario_rehearses_cleanly(tmp_path: Path, docker_backend: DockerBackend,
                                               scenario_id: str) -> None:
     before = rehearsal_labels(docker_backend)
