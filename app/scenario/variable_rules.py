@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterator
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from app.scenario import variables as v
 from app.scenario.model import Scenario, minutes
@@ -36,11 +36,37 @@ def problems(data: Any, scenario: Scenario, files: Path) -> list[tuple[Loc, str]
                 used.add(name)
                 if name not in declared and not _display_form(name):
                     found.append((loc, f"line {line_no}: unknown variable {{{{{name}}}}}{_known(declared)}"))
+    found.extend(_every_listed_value(data, scenario))
     for index, variable in enumerate(scenario.variables):
         if variable.id not in used:
             found.append((("variables", index, "id"),
                           f"the variable {variable.id!r} is not used anywhere (write {{{{{variable.id}}}}} where it goes)"))
     return found
+
+
+MAX_LISTED_RENDERS = 50
+
+
+def _every_listed_value(data: Any, scenario: Scenario) -> Found:
+    """The document rendered with the 2nd, 3rd, … value of each ``values`` list must validate too.
+
+    (The model already validated it with the first values; generated kinds share one shape.)
+    """
+    listed = [variable for variable in scenario.variables if variable.values is not None and len(variable.values) > 1]
+    if not listed:
+        return
+    base = v.sample(list(scenario.variables))
+    for k in range(1, min(max(len(variable.values or []) for variable in listed), MAX_LISTED_RENDERS)):
+        values = {**base, **{variable.id: (variable.values or [])[k % len(variable.values or [])] for variable in listed}}
+        try:
+            Scenario.model_validate(v.render(data, values))
+        except ValidationError as exc:
+            chosen = ", ".join(f"{{{{{variable.id}}}}} = {values[variable.id]!r}" for variable in listed)
+            for error in exc.errors()[:5]:
+                why = ("the value does not have the form this field needs" if error["type"] == "string_pattern_mismatch"
+                       else error["msg"].removeprefix("Value error, "))
+                yield tuple(error["loc"]), f"with {chosen} (value {k + 1} of the list) this field is invalid: {why}"
+            return
 
 
 def after_type_errors(data: Any, error_locs: list[Loc]) -> list[tuple[Loc, str]]:
