@@ -6,9 +6,11 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
+from app import migrate
 from app.cli.context import database, settings
 from app.services import images as scenario_images
 from app.services.errors import InvalidInput
+from app.settings import ConfigurationError
 from range.catalogue import CATALOGUE_PATH, CatalogueError, ImageDescription, describe_image, dumps, load
 from range.catalogue_text import DOC_PATH, markdown, text
 from range.docker_backend import DockerBackend
@@ -38,8 +40,7 @@ def build(names: tuple[str, ...], scenario_files: tuple[Path, ...], verbose: boo
     log = click.echo if verbose else (lambda line: None if line.startswith("  ") else click.echo(line))
     wanted, problems = scenario_images.from_files(list(scenario_files or ([] if names else [settings().scenarios_dir])))
     if not scenario_files and not names:
-        with database().transaction() as session:
-            wanted += scenario_images.registered(session)
+        wanted += _registered()
     for problem in problems:
         click.echo(f"skipped: {problem}", err=True)
     try:
@@ -47,10 +48,27 @@ def build(names: tuple[str, ...], scenario_files: tuple[Path, ...], verbose: boo
         results += scenario_images.build(backend, wanted, log)
     except (ImageBuildError, InvalidInput) as exc:
         raise click.ClickException(str(exc)) from None
+    shown: set[str] = set()
     for result in results:
+        if result.tag in shown:
+            continue  # a role image is said once (the first time: built or not), however many need it
+        shown.add(result.tag)
         click.echo(f"{result.name}: {result.tag} ({'built' if result.built else 'up to date'})")
     if problems and scenario_files:
         raise click.exceptions.Exit(1)
+
+
+def _registered() -> list[scenario_images.ScenarioImages]:
+    """The registered scenarios' images; none before ``mamori setup`` made the database (``make run`` builds first)."""
+    try:
+        if migrate.current_revision(database()) is None:
+            return []  # nothing registered yet
+        migrate.require_current(database())
+    except (ConfigurationError, migrate.SchemaOutOfDate) as exc:
+        click.echo(f"registered scenarios not read: {exc}", err=True)
+        return []
+    with database().transaction() as session:
+        return scenario_images.registered(session)
 
 
 @images.command("list")

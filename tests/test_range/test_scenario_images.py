@@ -152,9 +152,12 @@ def test_built_once_reused_run_and_rebuilt_when_a_package_changes(
     made_tags.append(changed)
     docker_backend.remove_image(changed)
     folder_app = create_app(replace(settings, scenarios_dir=tmp_path))
-    rebuilt = run(folder_app, "images", "build", "workstation")  # names only: no scenario images
-    assert "tools" not in rebuilt.output
-    rebuilt = run(folder_app, "images", "build")
+    try:
+        named = run(folder_app, "images", "build", "workstation")  # names only: no scenario images
+        rebuilt = run(folder_app, "images", "build")
+    finally:
+        folder_app.extensions["mamori.db"].dispose()
+    assert "tools" not in named.output
     assert rebuilt.exit_code == 0, rebuilt.output
     assert f"{SCENARIO_ID}/tools: {changed} (built)" in rebuilt.output and changed != tag
     output = docker_backend.client.containers.run(
@@ -177,3 +180,20 @@ def test_a_range_whose_scenario_image_is_not_built_says_which_command_builds_it(
         assert f"image {spec.host('ws01').image} does not exist (run `mamori images build`)" in str(failed.value)
     finally:
         engine.teardown(spec.exercise)
+
+
+@pytest.mark.docker
+def test_a_first_build_before_setup_does_not_trouble_the_operator_about_the_database(
+        settings: Settings, tmp_path: Path, docker_backend: DockerBackend) -> None:
+    """``make run`` builds the images before ``mamori setup`` makes the database."""
+    (tmp_path / "scenarios").mkdir()
+    fresh = replace(settings, database_url=f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+                    scenarios_dir=tmp_path / "scenarios")
+    fresh_app = create_app(fresh)
+    try:
+        result = run(fresh_app, "images", "build")
+    finally:
+        fresh_app.extensions["mamori.db"].dispose()
+    assert result.exit_code == 0, result.output
+    assert "registered scenarios not read" not in result.output
+    assert f"base: {image_tag('base')} (up to date)" in result.output
