@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 from app.scenario import references
 from app.scenario.model import Host, ImageExtension, Scenario
-from range import image_accounts
+from range import catalogue
 from range.images import available_images
 
 Loc = tuple[str | int, ...]
@@ -97,8 +97,9 @@ def _source(loc: Loc, source: str, files: Path) -> Found:
 
 def _owners(at: Loc, host: Host, role: str) -> Found:
     """A placed file's owner is one of the host's accounts or a user the (role) image has."""
-    known = image_accounts.accounts(role)
-    if known is None:
+    try:
+        known = catalogue.accounts(role)
+    except catalogue.CatalogueError:  # a role not described yet (`mamori images describe --write`)
         return
     users = {account.user for account in host.accounts} | set(known)
     for k, placed in enumerate(host.files):
