@@ -4,10 +4,13 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from ipaddress import IPv4Network
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 
+from app.scenario import load_scenario_file
+from app.services import ranges
 from range import labels
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
@@ -116,3 +119,22 @@ def test_a_trainee_resolves_the_c2_domain_only_through_the_logged_dns(engine: Do
     # The hidden host itself still finds every name in its own /etc/hosts.
     assert C2 in sh(engine, spec, "c2", "cat /etc/hosts")
     assert "NXDOMAIN" not in sh(engine, spec, "ws01", "getent hosts web01 || echo NXDOMAIN")
+
+
+def test_a_scenario_names_its_dns_server_and_the_range_uses_it(tmp_path: Path) -> None:
+    minimal = Path(__file__).resolve().parent.parent / "scenarios" / "valid" / "minimal.yaml"
+    text = minimal.read_text(encoding="utf-8").replace("  access_segments: [office]\n",
+                                                       "  access_segments: [office]\n  dns: ns01\n", 1)
+    text = text.replace("injects:\n", """    - id: ns01
+      name: {ja: DNSサーバ, en: DNS server}
+      image: dns
+      segments: [office]
+injects:
+""", 1)
+    path = tmp_path / "with-dns.yaml"
+    path.write_text(text, encoding="utf-8")
+    loaded = load_scenario_file(path)
+    spec = ranges.compile_model(loaded.scenario, loaded.bundle(), exercise="ex", team="1",
+                                gateway_user="team", gateway_password="gateway-pass-1")
+    assert spec.dns == "ns01"
+    assert "update.minato-cdn.example" not in extra_hosts(spec, plan_of(spec), ("office",))
