@@ -119,6 +119,9 @@ def test_a_trainee_resolves_the_c2_domain_only_through_the_logged_dns(engine: Do
     # The hidden host itself still finds every name in its own /etc/hosts.
     assert C2 in sh(engine, spec, "c2", "cat /etc/hosts")
     assert "NXDOMAIN" not in sh(engine, spec, "ws01", "getent hosts web01 || echo NXDOMAIN")
+    # The gateway shares the office LAN with the server: trainees' names resolve there the same way.
+    assert C2 not in sh(engine, spec, labels.GATEWAY_HOST, "cat /etc/hosts")
+    assert sh(engine, spec, labels.GATEWAY_HOST, f"getent hosts {C2}").split() == [c2_address, C2]
 
 
 def test_a_scenario_names_its_dns_server_and_the_range_uses_it(tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
+import os
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -13,13 +15,14 @@ from sqlalchemy.orm import Session
 from app import create_app
 from app.cli import cli
 from app.scenario import load_scenario_file
-from app.services import images, ranges, scenarios
+from app.services import images, ranges, rehearsal, scenarios
 from app.settings import Settings
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
 from range.errors import RangeError
 from range.images import build_image, extension_tag, image_tag
 
+from tests.conftest import SESSION_TAG
 from tests.test_range.conftest import new_exercise_id
 
 MINIMAL = Path(__file__).resolve().parent.parent / "scenarios" / "valid" / "minimal.yaml"
@@ -197,3 +200,20 @@ def test_a_first_build_before_setup_does_not_trouble_the_operator_about_the_data
     assert result.exit_code == 0, result.output
     assert "registered scenarios not read" not in result.output
     assert f"base: {image_tag('base')} (up to date)" in result.output
+
+
+@pytest.mark.docker
+@pytest.mark.skipif(bool(os.environ.get("MAMORI_TEST_DATABASE_URL")),
+                    reason="the rehearsal uses its own SQLite database: the SQLite pass runs it")
+def test_the_rehearsal_builds_the_scenario_image_it_needs_first(
+        tmp_path: Path, docker_backend: DockerBackend, made_tags: list[str]) -> None:
+    path = write_scenario(tmp_path, marker=new_exercise_id())  # a tag no one built
+    tag = tools_tag(path)
+    made_tags.append(tag)
+    said: list[str] = []
+    instance = f"{SESSION_TAG}rh{uuid.uuid4().hex[:4]}"  # the session's clean-up finds it if all else fails
+    result = rehearsal.rehearse(path, DockerRangeEngine(docker_backend), teams=1, speed=600,
+                                instance_id=instance, progress=said.append)
+    assert result.ok, result.problems
+    assert f"docker build {SCENARIO_ID}/tools (from workstation) → {tag}" in said
+    assert docker_backend.image_exists(tag)
