@@ -14,6 +14,7 @@ import pytest
 from app.scenario import ScenarioError, load_scenario_file
 from app.scenario import conditions
 from app.scenario.model import Contacted, Scenario, Submitted, When
+from app.scenario import safe_yaml, variables
 from app.scenario.validate import validate_file
 from app.services import rehearsal
 
@@ -131,9 +132,20 @@ def json_schema() -> dict:
 
 @pytest.mark.parametrize("path", [CASES / "valid" / "minimal.yaml", *BUNDLED], ids=lambda p: p.stem)
 def test_scenarios_round_trip_through_the_json_schema(path: Path, json_schema: dict) -> None:
+    """An editor checks the file as written (short forms, placeholders); the stored document loads back the same."""
+    jsonschema.validate(safe_yaml.load(path.read_text(encoding="utf-8")).data, json_schema)
     loaded = load_scenario_file(path)
     jsonschema.validate(loaded.document, json_schema)
-    assert Scenario.model_validate(loaded.document) == loaded.scenario
+    assert Scenario.model_validate(variables.with_samples(loaded.document)) == loaded.scenario
+
+
+def test_the_json_schema_takes_a_placeholder_only_where_a_pattern_field_holds_text(json_schema: dict) -> None:
+    document = load_scenario_file(CASES / "valid" / "minimal.yaml").document
+    document["network"]["hosts"][0]["accounts"][0]["user"] = "{{account}}"
+    jsonschema.validate(document, json_schema)
+    document["network"]["hosts"][0]["accounts"][0]["user"] = "Not A User"
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(document, json_schema)
 
 
 def test_the_json_schema_refuses_what_the_validator_refuses(json_schema: dict) -> None:
@@ -152,7 +164,8 @@ def test_a_bad_file_raises_scenario_error_with_every_problem() -> None:
     assert len(caught.value.problems) == 2
 
 
-LIBRARY = {"targeted-mail": ("beginner", 1), "web-deface": ("intermediate", 1), "ransomware": ("advanced", 2)}
+LIBRARY = {"targeted-mail": ("beginner", 1), "web-deface": ("intermediate", 1), "ransomware": ("advanced", 2),
+           "usb-worm": ("beginner", 1), "vendor-vpn": ("intermediate", 1)}
 
 
 @pytest.mark.parametrize("scenario_id", sorted(LIBRARY))

@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from app.cli.context import database, settings
 from app.scenario import ScenarioError, load_scenario_file
-from app.scenario.model import Scenario
+from app.scenario.schema import json_schema
 from app.scenario.validate import validate_file
 from app.services import scenarios
 
@@ -42,10 +42,7 @@ def validate(paths: tuple[Path, ...]) -> None:
 @scenario.command("schema")
 def schema() -> None:
     """Print the JSON Schema of the scenario format (for editor completion)."""
-    document = Scenario.model_json_schema(by_alias=True)
-    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    document["title"] = "Mamori scenario"
-    click.echo(json.dumps(document, ensure_ascii=False, indent=2))
+    click.echo(json.dumps(json_schema(), ensure_ascii=False, indent=2))
 
 
 @scenario.command("show")

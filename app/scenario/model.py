@@ -221,7 +221,8 @@ class Host(Strict):
     name: Text
     image: Id
     aliases: list[DnsName] = []
-    segments: list[Annotated[HostSegment, BeforeValidator(_segment_item)]] = Field(min_length=1)
+    segments: list[Annotated[HostSegment, BeforeValidator(_segment_item, json_schema_input_type=Id | HostSegment)]] = Field(
+        min_length=1)
     accounts: list[Account] = []
     services: list[Service] = []
     files: list[HostFile] = []
