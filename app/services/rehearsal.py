@@ -115,6 +115,7 @@ class RehearsalResult:
     notes: tuple[str, ...] = ()  # worth knowing, not failures (a late step the day had no room for)
     seconds: float = 0.0
     expectations: Expectations | None = None
+    range_label: str = ""  # the exercise label of its ranges on the Docker Engine (all removed at the end)
 
     @property
     def ok(self) -> bool:
@@ -132,7 +133,8 @@ class RehearsalResult:
             "passive_at_most": self.expectations.passive_at_most}
         return {"scenario": self.scenario, "title": self.title, "ok": self.ok, "expectations": expect,
                 "teams": [{**t.as_json(), "rank": ranks[t.number]} for t in self.teams],
-                "problems": list(self.problems), "notes": list(self.notes), "seconds": round(self.seconds, 1)}
+                "problems": list(self.problems), "notes": list(self.notes), "seconds": round(self.seconds, 1),
+                "range_label": self.range_label}
 
 
 def scenario_path(source: str, scenarios_dir: Path) -> Path:
@@ -187,7 +189,7 @@ def rehearse(source: Path, range_engine: DockerRangeEngine, *, teams: int = 3, s
             run = _Run.prepare(session, database, range_engine, instance, loaded, teams, speed, say)
         label = run.label
         result = run.play(concurrency)
-        return replace(result, seconds=time.monotonic() - started)
+        return replace(result, seconds=time.monotonic() - started, range_label=label)
     finally:
         try:
             if label is not None:
@@ -261,7 +263,7 @@ class _Run:
     # Playing the exercise ---------------------------------------------------------------
 
     def play(self, concurrency: int) -> RehearsalResult:
-        self.say(f"演習環境を構築しています（{len(self.squads)} チーム）")
+        self.say(f"演習環境を構築しています（{len(self.squads)} チーム、ラベル {self.label}）")
         failed = self._provision(concurrency)
         if failed:
             return RehearsalResult(self.model.id, self.model.title.ja, (), tuple(
