@@ -10,7 +10,6 @@ first segment (empty before the range is built).
 """
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +18,10 @@ from sqlalchemy.orm import object_session
 
 from app.models import Exercise, Team, TeamRange, utcnow
 from app.scenario import variables
+
+# The range's hosts keep Japanese local time (range/images/base/Dockerfile), whatever the server's TZ:
+# the times texts quote must be the ones trainees read in the range's logs.
+RANGE_ZONE = ZoneInfo("Asia/Tokyo")
 
 
 def display_values(team: Team, names: set[str], first_segments: dict[str, str],
@@ -46,11 +49,7 @@ def wall_clock(exercise: Exercise, day: int, seconds: int, now: datetime) -> str
     started = started if started.tzinfo else started.replace(tzinfo=ZoneInfo("UTC"))
     current = exercise.clock_elapsed + (now - started).total_seconds() * exercise.speed
     arrives = now + timedelta(seconds=(seconds - current) / exercise.speed)
-    return arrives.astimezone(_zone()).strftime("%H:%M")
-
-
-def _zone() -> ZoneInfo:
-    return ZoneInfo((os.environ.get("TZ") or "Asia/Tokyo").lstrip(":"))
+    return arrives.astimezone(RANGE_ZONE).strftime("%H:%M")
 
 
 def _addresses(team: Team) -> dict[str, dict[str, str]]:
