@@ -54,7 +54,7 @@ STATE_WORDS = [
     "missing", "lost", "idle", "closed", "unavailable", "replied", "fired",
 ]
 INTERNAL = ["exit status", "output ''", "Traceback", "engine stop", "re-run"]
-WORDS = re.compile(r"(?<![A-Za-z0-9_-])(" + "|".join(re.escape(w) for w in STATE_WORDS) + r")(?![A-Za-z0-9_-])",
+WORDS = re.compile(r"(?<![A-Za-z0-9_.-])(" + "|".join(re.escape(w) for w in STATE_WORDS) + r")(?![A-Za-z0-9_.-])",
                    re.IGNORECASE)
 # Read aloud or shown in a dialog: these attributes are text too.
 SPOKEN = {"data-confirm", "aria-label", "placeholder", "alt"}

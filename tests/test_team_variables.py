@@ -18,15 +18,15 @@ from sqlalchemy import select
 
 from app.models import Message, Role
 from app.runtime.engine import Engine
-from app.services import exercises, injects, lifecycle, provisioning, ranges, scenarios, tasks
+from app.services import exercises, injects, lifecycle, ranges, scenarios, tasks
 from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
-from range.engine import DockerRangeEngine
 from range.images import build_image
 from range.probes import RangeProbe
 from scoring.checks import run_check
 from tests.clocks import ManualClock
 from tests.factories import add_member, make_user, run_by
+from tests.provisioned import build_ranges
 from tests.test_range.conftest import docker_backend  # noqa: F401  (the fixture)
 from tests.test_rehearsal import mamori as rehearsal_cli
 
@@ -49,13 +49,9 @@ def world(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # typ
         add_member(db, team, make_user(db, login=f"member{team.number}"))
     db.commit()
     settings = app.config["MAMORI_SETTINGS"]
-    range_engine = DockerRangeEngine(docker_backend)
-    outcomes = provisioning.provision_exercise(app.extensions["mamori.db"], range_engine, settings.instance_id,
-                                               exercise.id)
-    assert {o.state.value for o in outcomes} == {"ready"}
+    range_engine, label = build_ranges(app, docker_backend, exercise)
     clock = ManualClock(T0)
     engine = Engine(app.extensions["mamori.db"], range_engine, settings.instance_id, now=clock)
-    label = ranges.range_label(settings.instance_id, exercise)
     yield exercise.id, engine, clock, range_engine, label
     range_engine.teardown(label)
     assert docker_backend.containers({"label": f"org.mamori.exercise={label}"}) == []

@@ -11,12 +11,13 @@ They pass through the rendering here untouched.
 """
 from __future__ import annotations
 
+import base64
 import random
 import re
 from ipaddress import IPv4Network
 from typing import Any, Iterator
 
-from app.scenario.model import Variable
+from app.scenario.model import Scenario, Variable
 
 Loc = tuple[str | int, ...]
 
@@ -121,6 +122,21 @@ def render_text(text: str, values: dict[str, str]) -> str:
     if "{{" not in text:
         return text
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+def fill_templates(bundle: dict[str, str], scenario: Scenario, values: dict[str, str]) -> dict[str, str]:
+    """The bundled files (path → base64) with every source a host marks ``template: true`` filled with *values*.
+
+    A template source may name a folder: every file below it is filled. Other files stay byte for byte.
+    """
+    sources = [f.source.rstrip("/") for h in scenario.network.hosts for f in h.files
+               if f.template and f.source is not None]
+    filled = dict(bundle)
+    for name, encoded in bundle.items():
+        if any(name == source or name.startswith(source + "/") for source in sources):
+            text = base64.b64decode(encoded).decode("utf-8")
+            filled[name] = base64.b64encode(render_text(text, values).encode("utf-8")).decode("ascii")
+    return filled
 
 
 def render(data: Any, values: dict[str, str]) -> Any:

@@ -1,7 +1,6 @@
 """Registering scenario files in the database, one row per content version."""
 from __future__ import annotations
 
-import base64
 import copy
 import secrets
 from dataclasses import dataclass
@@ -219,15 +218,8 @@ def values_by_team(exercise: Exercise) -> TeamValues:
 
 def bundle_for_team(team: Team) -> dict[str, str]:
     """The bundled files with the sources marked ``template: true`` filled with *team*'s values."""
-    bundle = dict(team.exercise.scenario.bundle or {})
-    values = team_values(team)
-    sources = {f.source for h in parsed(team.exercise.scenario).network.hosts for f in h.files
-               if f.template and f.source is not None}
-    for name, encoded in bundle.items():
-        if any(name == source or name.startswith(source.rstrip("/") + "/") for source in sources):
-            text = base64.b64decode(encoded).decode("utf-8")
-            bundle[name] = base64.b64encode(variables.render_text(text, values).encode("utf-8")).decode("ascii")
-    return bundle
+    return variables.fill_templates(team.exercise.scenario.bundle or {}, parsed(team.exercise.scenario),
+                                    team_values(team))
 
 
 def forget_parsed() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from app.scenario import load_scenario_file
+from app.scenario import load_scenario_file, variables
 from app.services.ranges import compile_model
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
@@ -24,7 +24,10 @@ def test_bundled_scenario_provisions_and_trainees_can_log_in(path: Path, docker_
         build_image(docker_backend, name, log=lambda line: None)
     engine = DockerRangeEngine(docker_backend)
     exercise = new_exercise_id()
-    spec = compile_model(loaded.scenario, loaded.bundle(), exercise=exercise, team="1",
+    # A scenario with variables is built as a team would get it: with the values the validator checked.
+    values = variables.sample(list(loaded.scenario.variables))
+    spec = compile_model(loaded.scenario, variables.fill_templates(loaded.bundle(), loaded.scenario, values),
+                         exercise=exercise, team="1",
                          gateway_user="team01", gateway_password="gateway-pass-1")
     try:
         state = engine.provision(spec)

@@ -9,11 +9,12 @@ import yaml
 from flask import Flask
 
 from app.scenario.validate import validate_file
-from app.services import exercises, provisioning, ranges, scenarios
+from app.services import exercises, scenarios
 from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
-from range.engine import DockerRangeEngine
 from range.images import build_image
+
+from tests.provisioned import build_ranges
 
 MINIMAL = Path(__file__).resolve().parents[1] / "scenarios" / "valid" / "minimal.yaml"
 BINARY = bytes(range(256)) * 4
@@ -80,13 +81,8 @@ def test_twenty_files_with_a_binary_land_intact(app: Flask, db, tmp_path: Path,
     assert problems == []
     exercise = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="x", team_count=1), actor=None)
     db.commit()
-    settings = app.config["MAMORI_SETTINGS"]
-    range_engine = DockerRangeEngine(docker_backend)
-    label = ranges.range_label(settings.instance_id, exercise)
+    range_engine, label = build_ranges(app, docker_backend, exercise)
     try:
-        outcomes = provisioning.provision_exercise(app.extensions["mamori.db"], range_engine, settings.instance_id,
-                                                   exercise.id)
-        assert {o.state.value for o in outcomes} == {"ready"}, [o.reason for o in outcomes]
         listing = range_engine.exec(label, "1", "ws01", ["sh", "-c", "cd /srv/site && find . -type f | sort | "
                                     "xargs sha256sum && find . -type f | xargs stat -c '%a %U %n'"]).text
         sums = {line.split()[1].removeprefix("./"): line.split()[0]

@@ -21,11 +21,12 @@ from app.runtime.engine import Engine
 from app.runtime.triggers import RunView, counts_from, finished_seconds, plan
 from app.runtime.clock import ClockReading
 from app.scenario.model import Scenario
-from app.services import exercises, ledger, lifecycle, provisioning, ranges, scenarios, tasks
+from app.services import exercises, ledger, lifecycle, ranges, scenarios, tasks
 from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
-from range.engine import DockerRangeEngine
 from range.images import build_image
+
+from tests.provisioned import build_ranges
 
 MINIMAL = Path(__file__).resolve().parents[1] / "scenarios" / "valid" / "minimal.yaml"
 SPEED = 600.0
@@ -63,11 +64,8 @@ def test_a_stage_waits_for_the_end_of_the_slow_action(app: Flask, db, tmp_path: 
     exercise = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="x", team_count=1), actor=None)
     db.commit()
     settings = app.config["MAMORI_SETTINGS"]
-    range_engine = DockerRangeEngine(docker_backend)
+    range_engine, label = build_ranges(app, docker_backend, exercise)
     try:
-        outcomes = provisioning.provision_exercise(app.extensions["mamori.db"], range_engine, settings.instance_id,
-                                                   exercise.id)
-        assert {o.state.value for o in outcomes} == {"ready"}
         engine = Engine(app.extensions["mamori.db"], range_engine, settings.instance_id)
         db.expire_all()
         exercise = exercises.get_exercise(db, exercise.id)

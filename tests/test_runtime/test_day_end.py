@@ -19,14 +19,14 @@ from app.models import (
     AuditEvent, ExerciseState, InjectRun, Message, Role, RunStatus, ScoreEvent, ScoringRound, TimelineEvent,
 )
 from app.runtime.engine import Engine
-from app.services import exercises, injects, lifecycle, provisioning, ranges, scenarios
+from app.services import exercises, injects, lifecycle, scenarios
 from app.services.errors import Conflict
 from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
-from range.engine import DockerRangeEngine
 from range.images import build_image
 from tests.clocks import ManualClock
 from tests.factories import PASSWORD, add_member, make_user
+from tests.provisioned import build_ranges
 
 pytestmark = pytest.mark.docker
 MINIMAL = Path(__file__).resolve().parents[1] / "scenarios" / "valid" / "minimal.yaml"
@@ -50,11 +50,7 @@ def day(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # type:
     exercise = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="x", team_count=1), actor=None)
     db.commit()
     settings = app.config["MAMORI_SETTINGS"]
-    range_engine = DockerRangeEngine(docker_backend)
-    outcomes = provisioning.provision_exercise(app.extensions["mamori.db"], range_engine, settings.instance_id,
-                                               exercise.id)
-    assert {o.state.value for o in outcomes} == {"ready"}
-    label = ranges.range_label(settings.instance_id, exercise)
+    range_engine, label = build_ranges(app, docker_backend, exercise)
     clock = ManualClock(T0)
     engine = Engine(app.extensions["mamori.db"], range_engine, settings.instance_id, now=clock)
     yield exercise.id, label, range_engine, engine, clock

@@ -17,12 +17,12 @@ from sqlalchemy import func, select
 
 from app.models import ExerciseState, InjectRun, Message, RunStatus, TimelineEvent
 from app.runtime.engine import Engine
-from app.services import exercises, injects, lifecycle, provisioning, ranges, scenarios
+from app.services import exercises, injects, lifecycle, ranges, scenarios
 from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
-from range.engine import DockerRangeEngine
 from range.images import build_image
 from tests.clocks import ManualClock
+from tests.provisioned import build_ranges
 
 pytestmark = pytest.mark.docker
 MINIMAL = Path(__file__).resolve().parents[1] / "scenarios" / "valid" / "minimal.yaml"
@@ -51,14 +51,11 @@ def world(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # typ
     exercise = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="x", team_count=2), actor=None)
     db.commit()
     settings = app.config["MAMORI_SETTINGS"]
-    range_engine = DockerRangeEngine(docker_backend)
-    outcomes = provisioning.provision_exercise(app.extensions["mamori.db"], range_engine, settings.instance_id,
-                                               exercise.id)
-    assert {o.state.value for o in outcomes} == {"ready"}
+    range_engine, label = build_ranges(app, docker_backend, exercise)
     clock = ManualClock(T0)
     engine = Engine(app.extensions["mamori.db"], range_engine, settings.instance_id, now=clock)
     yield exercise.id, engine, clock, range_engine
-    range_engine.teardown(ranges.range_label(settings.instance_id, exercise))
+    range_engine.teardown(label)
 
 
 def runs(db, exercise_id: int) -> dict[tuple[int, str], InjectRun]:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from app.models import (Exercise, InjectRun, Message, MessageAttachment, RequestRun, RequestStatus, RunStatus,
                         ScoreEvent, ScoreSource, Team, Thread, ThreadState, User)
 from app.runtime.engine import Engine
-from app.services import correspondence, exercises, lifecycle, provisioning, ranges, reports, scenarios, tasks
+from app.services import correspondence, exercises, lifecycle, reports, scenarios, tasks
 from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
 from range.engine import DockerRangeEngine
@@ -26,6 +26,7 @@ from range.images import build_image
 from range.labels import GATEWAY_HOST
 from tests.clocks import ManualClock
 from tests.factories import add_member, make_user
+from tests.provisioned import build_ranges
 
 pytestmark = pytest.mark.docker
 MINIMAL = Path(__file__).resolve().parents[1] / "scenarios" / "valid" / "minimal.yaml"
@@ -97,10 +98,7 @@ def world(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # typ
     exercise = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="org", team_count=2), actor=None)
     db.commit()
     settings = app.config["MAMORI_SETTINGS"]
-    range_engine = DockerRangeEngine(docker_backend)
-    outcomes = provisioning.provision_exercise(app.extensions["mamori.db"], range_engine, settings.instance_id,
-                                               exercise.id)
-    assert {o.state.value for o in outcomes} == {"ready"}
+    range_engine, label = build_ranges(app, docker_backend, exercise)
     clock = ManualClock(T0)
     engine = Engine(app.extensions["mamori.db"], range_engine, settings.instance_id, now=clock)
     db.expire_all()
@@ -111,7 +109,6 @@ def world(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # typ
         users[team.number] = make_user(db)
         add_member(db, team, users[team.number])
     db.commit()
-    label = ranges.range_label(settings.instance_id, exercise)
     yield World(db, exercise.id, engine, clock, range_engine, label, {n: u.id for n, u in users.items()})
     range_engine.teardown(label)
 

@@ -14,12 +14,12 @@ from sqlalchemy import func, select
 from app.models import CheckResultRow, ScoreEvent, ScoringRound
 from app.runtime.engine import Engine
 from app.runtime.rounds import Scorer
-from app.services import exercises, ledger, lifecycle, provisioning, ranges, scenarios, scores
+from app.services import exercises, ledger, lifecycle, scenarios, scores
 from app.services.exercises import ExerciseDraft
 from range.docker_backend import DockerBackend
-from range.engine import DockerRangeEngine
 from range.images import build_image
 from tests.clocks import ManualClock
+from tests.provisioned import build_ranges
 
 pytestmark = pytest.mark.docker
 MINIMAL = Path(__file__).resolve().parents[1] / "scenarios" / "valid" / "minimal.yaml"
@@ -55,12 +55,7 @@ def scored(app: Flask, db, tmp_path: Path, docker_backend: DockerBackend):  # ty
     assert problems == []
     exercise = exercises.create_exercise(db, found[0].scenario, ExerciseDraft(name="x", team_count=1), actor=None)
     db.commit()
-    settings = app.config["MAMORI_SETTINGS"]
-    range_engine = DockerRangeEngine(docker_backend)
-    outcomes = provisioning.provision_exercise(app.extensions["mamori.db"], range_engine, settings.instance_id,
-                                               exercise.id)
-    assert {o.state.value for o in outcomes} == {"ready"}
-    label = ranges.range_label(settings.instance_id, exercise)
+    range_engine, label = build_ranges(app, docker_backend, exercise)
     clock = ManualClock(T0)
     yield exercise.id, label, range_engine, clock
     range_engine.teardown(label)
