@@ -6,7 +6,6 @@ data), gives each host the tag it runs, and builds what a scenario needs.
 """
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +13,7 @@ from sqlalchemy.orm import Session
 
 from app.scenario import ScenarioError, load_scenario_file
 from app.scenario.model import ImageExtension, Scenario
-from app.services import scenarios
-from app.services.errors import N_, InvalidInput
+from app.services import bundles, scenarios
 from range.docker_backend import DockerBackend
 from range.images import Extension, ExtensionFile, ImageResult, Log, build_extension, build_images, extension_tag, image_tag
 
@@ -33,39 +31,19 @@ class ScenarioImages:
 
 def extension(scenario: Scenario, declared: ImageExtension, bundle: dict[str, str]) -> Extension:
     """*declared* with its files read: ``content`` as UTF-8, a ``source`` file or folder from *bundle*."""
-    files: list[ExtensionFile] = []
-    for placed in declared.files:
-        mode = int(placed.mode, 8)
-        if placed.source is None:
-            files.append(ExtensionFile(placed.path, (placed.content or "").encode("utf-8"), mode))
-            continue
-        found = _from_bundle(placed.source, placed.path, bundle)
-        if not found:
-            raise InvalidInput(N_("the scenario's bundled file %(file)r is missing; register the scenario again"),
-                               file=placed.source)
-        files += [ExtensionFile(path, content, mode) for path, content in found]
+    files = [ExtensionFile(path, content, int(placed.mode, 8)) for placed in declared.files
+             for path, content in bundles.files_at(placed.path, placed.content, placed.source, bundle)]
     return Extension(scenario.id, declared.id, declared.from_, tuple(declared.packages), tuple(files))
-
-
-def _from_bundle(source: str, path: str, bundle: dict[str, str]) -> list[tuple[str, bytes]]:
-    """The file *source*, or every file under the folder *source* (placed under *path*)."""
-    if source in bundle:
-        return [(path, base64.b64decode(bundle[source]))]
-    prefix = source.rstrip("/") + "/"
-    return [(path.rstrip("/") + "/" + name[len(prefix):], base64.b64decode(data))
-            for name, data in sorted(bundle.items()) if name.startswith(prefix)]
 
 
 def extensions(scenario: Scenario, bundle: dict[str, str]) -> dict[str, Extension]:
     return {declared.id: extension(scenario, declared, bundle) for declared in scenario.images}
 
 
-def host_image(scenario: Scenario, bundle: dict[str, str], name: str) -> str:
-    """The tag a host whose ``image:`` is *name* runs: the scenario's extension, else the role image."""
-    for declared in scenario.images:
-        if declared.id == name:
-            return extension_tag(extension(scenario, declared, bundle))
-    return image_tag(name)
+def host_images(scenario: Scenario, bundle: dict[str, str]) -> dict[str, str]:
+    """The tag each ``image:`` name of the scenario's hosts runs: its own extension's, else the role image's."""
+    own = {name: extension_tag(item) for name, item in extensions(scenario, bundle).items()}
+    return {h.image: own.get(h.image) or image_tag(h.image) for h in scenario.network.hosts}
 
 
 def roles(scenario: Scenario) -> tuple[str, ...]:

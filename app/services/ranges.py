@@ -1,7 +1,6 @@
 """Team ranges: compiling a scenario into each team's range spec, and reading their state."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -11,13 +10,11 @@ from app.models import Exercise, RangeHost, RangeState, Team, TeamRange
 from app.scenario.model import Host as HostModel
 from app.scenario.model import HostFile
 from app.scenario.model import Scenario as ScenarioModel
-from app.services import accounts, images, scenarios
-from app.services.errors import N_, InvalidInput, NotFound
+from app.services import accounts, bundles, images, scenarios
+from app.services.errors import N_, NotFound
 from range.images import image_tag
 from range.spec import Account, HostSpec, PlacedFile, RangeSpec, ServicePort
 from range.status import TeamRangeState
-
-GATEWAY_IMAGE = "base"
 
 
 def range_label(instance_id: str, exercise: Exercise) -> str:
@@ -54,13 +51,14 @@ def compile_range(instance_id: str, exercise: Exercise, team: Team, row: TeamRan
 def compile_model(model: ScenarioModel, bundle: dict[str, str], *, exercise: str, team: str,
                   gateway_user: str, gateway_password: str) -> RangeSpec:
     """A validated scenario and its bundled files as one team's range spec."""
+    tags = images.host_images(model, bundle)
     return RangeSpec(
         exercise=exercise,
         team=team,
         segments=tuple(segment.id for segment in model.network.segments),
-        hosts=tuple(_host(host, bundle, images.host_image(model, bundle, host.image)) for host in model.network.hosts),
+        hosts=tuple(_host(host, bundle, tags[host.image]) for host in model.network.hosts),
         access_segments=tuple(model.network.access_segments),
-        gateway_image=image_tag(GATEWAY_IMAGE),
+        gateway_image=image_tag(images.GATEWAY_IMAGE),
         gateway_user=gateway_user,
         gateway_password=gateway_password,
         fixed_subnets=tuple((s.id, str(s.subnet)) for s in model.network.segments if s.subnet is not None),
@@ -69,19 +67,9 @@ def compile_model(model: ScenarioModel, bundle: dict[str, str], *, exercise: str
 
 
 def _placed(placed: HostFile, bundle: dict[str, str]) -> list[PlacedFile]:
-    """One file, or every file under a bundled folder at ``path/<relative>``: bytes as bundled, the same mode and owner."""
-    mode = int(placed.mode, 8)
-    if placed.source is None:
-        return [PlacedFile(placed.path, (placed.content or "").encode("utf-8"), mode, placed.owner)]
-    if placed.source in bundle:
-        return [PlacedFile(placed.path, base64.b64decode(bundle[placed.source]), mode, placed.owner)]
-    folder = placed.source.rstrip("/") + "/"
-    inside = sorted(name for name in bundle if name.startswith(folder))
-    if not inside:
-        raise InvalidInput(N_("the scenario's bundled file %(file)r is missing; register the scenario again"),
-                           file=placed.source)
-    return [PlacedFile(f"{placed.path.rstrip('/')}/{name[len(folder):]}", base64.b64decode(bundle[name]), mode,
-                       placed.owner) for name in inside]
+    """One file, or every file under a bundled folder at ``path/<relative>``: the same mode and owner."""
+    return [PlacedFile(path, content, int(placed.mode, 8), placed.owner)
+            for path, content in bundles.files_at(placed.path, placed.content, placed.source, bundle)]
 
 
 def _host(host: HostModel, bundle: dict[str, str], image: str) -> HostSpec:
